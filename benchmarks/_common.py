@@ -1,0 +1,41 @@
+"""Shared set-up for the benchmarks: the real SAM2.1-tiny architecture with random weights on a real file."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+from litlora_desktop.core.model import choose_device, default_config, random_model
+from litlora_desktop.core.synthetic import SyntheticScene, write_video_file
+from litlora_desktop.core.video import VideoSource
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    return p
+
+
+def setup(args: argparse.Namespace, num_frames: int):
+    """(model, device choice, opened video source, scene) for a benchmark run."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    choice = choose_device(args.device)
+    model = random_model(default_config(), seed=0).to(choice.device)
+    scene = SyntheticScene(num_frames=num_frames, size=(args.height, args.width), seed=7, scenario="basic")
+    folder = Path(tempfile.mkdtemp(prefix="litlora-bench-"))
+    path = write_video_file(scene, folder / "bench.mp4")
+    return model, choice, VideoSource.open(path), scene
+
+
+def describe(choice) -> str:
+    dev = choice.device
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
+    return f"{choice.label} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: creates .venv, installs everything, then runs the app or the tests.
+#   ./dev.sh app [VIDEO_OR_FOLDER] [--model ID_OR_PATH] [--device cuda|mps|cpu]
+#   ./dev.sh test [PYTEST_ARGS...]
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${LITLORA_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.litlora-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/install_meta_sam2.sh -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    # torch first and pinned, so nothing later pulls a different (multi-GB CUDA) build.
+    "$VENV/bin/python" -m pip install -q "torch==${LITLORA_TORCH_VERSION:-2.13.0}"
+    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    # Meta's SAM2 (no torchvision) as a test peer: the parity test and benchmarks/peer_speed.py use it.
+    bash scripts/install_meta_sam2.sh "$VENV"
+    touch "$stamp"
+  fi
+}
+
+cmd=${1:-app}
+shift || true
+case "$cmd" in
+  app)
+    setup
+    exec "$VENV/bin/litlora-desktop" "$@"
+    ;;
+  test)
+    setup
+    export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh app [args] | ./dev.sh test [pytest args]" >&2
+    exit 2
+    ;;
+esac

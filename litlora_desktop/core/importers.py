@@ -1,0 +1,450 @@
+"""Imports of existing annotations as initial masks, so work done elsewhere can be corrected here.
+
+Readers validate the whole input and build every mask before touching the store; the store then
+receives everything in one undo group ("Import DAVIS"), so an import is all-or-nothing and one
+Ctrl+Z takes it back. Imported masks get provenance ``imported`` and always become new objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from litlora_desktop.core.annotations import AnnotationStore, MaskRecord, ObjectInfo, default_color
+from litlora_desktop.core.export import ExportCancelled, Progress, ShouldCancel, _Job
+
+__all__ = [
+    "AnnotationImportError",
+    "ExportCancelled",
+    "ImportResult",
+    "decode_indexed_png",
+    "import_annotations",
+    "import_coco",
+    "import_cvat",
+    "import_davis",
+]
+
+
+class AnnotationImportError(Exception):
+    """The input cannot be imported; the message names the file and the problem, for the user."""
+
+
+@dataclass
+class ImportResult:
+    """Objects created, masks added and anything the user should know (skipped shapes, ...)."""
+
+    objects: list[ObjectInfo]
+    masks: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Track:
+    name: str
+    category: str
+    color: tuple[int, int, int] | None
+    masks: dict[int, MaskRecord] = field(default_factory=dict)
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def _commit(
+    store: AnnotationStore, tracks: Iterable[_Track], label: str, size: tuple[int, int] | None
+) -> ImportResult:
+    """Check everything against the store first, then add it as one undo step."""
+    tracks = [t for t in tracks if t.masks]
+    if size is not None and store.height is not None and size != (store.height, store.width):
+        raise AnnotationImportError(
+            f"The annotations are {size[1]}x{size[0]} but the video frames are {store.width}x{store.height}."
+        )
+    last = max((max(t.masks) for t in tracks), default=-1)
+    if store.num_frames is not None and last >= store.num_frames:
+        raise AnnotationImportError(
+            f"The annotations reach frame {last} but the video has {store.num_frames} frames."
+        )
+    created = []
+    with store.group(label):
+        for i, t in enumerate(tracks):
+            color = t.color or default_color(len(store.objects) + i)
+            info = store.add_object(t.name, color, t.category)
+            for f in sorted(t.masks):
+                store.set_record(f, info.id, t.masks[f])
+            created.append(info)
+    return ImportResult(created, sum(len(t.masks) for t in tracks))
+
+
+# --------------------------------------------------------------------------- PNG reading
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def decode_indexed_png(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixel *indices* (H, W) uint8 and the palette (K, 3), from a palette or 8-bit grayscale PNG.
+
+    OpenCV expands palette PNGs to colours, which loses the object index that DAVIS stores, so
+    this small reader decodes the index plane itself (non-interlaced, bit depth 1..8).
+    """
+    if not data.startswith(_PNG_SIG):
+        raise AnnotationImportError("not a PNG file")
+    pos, idat, plte, hdr = 8, [], None, None
+    while pos + 8 <= len(data):
+        length, tag = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if tag == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif tag == b"PLTE":
+            plte = np.frombuffer(body, np.uint8).reshape(-1, 3)
+        elif tag == b"IDAT":
+            idat.append(body)
+        elif tag == b"IEND":
+            break
+    if hdr is None:
+        raise AnnotationImportError("PNG without a header (truncated?)")
+    w, h, depth, ctype, _, _, interlace = hdr
+    if ctype not in (0, 3) or depth not in (1, 2, 4, 8):
+        raise AnnotationImportError("not an indexed PNG (need a palette or 8-bit grayscale image)")
+    if interlace:
+        raise AnnotationImportError("interlaced PNGs are not supported; re-save without interlacing")
+    stride = (w * depth + 7) // 8
+    try:
+        raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+    except zlib.error as exc:
+        raise AnnotationImportError(f"corrupt PNG data ({exc})") from exc
+    if raw.size < h * (stride + 1):
+        raise AnnotationImportError("truncated PNG data")
+    rows = raw[: h * (stride + 1)].reshape(h, stride + 1)
+    out = np.empty((h, stride), np.uint8)
+    prev = np.zeros(stride, np.uint8)
+    for y in range(h):
+        ft, line = rows[y, 0], rows[y, 1:]
+        if ft == 0:
+            cur = line
+        elif ft == 1:  # Sub with 1 byte per pixel is a running sum mod 256
+            cur = np.cumsum(line, dtype=np.uint8)
+        elif ft == 2:
+            cur = line + prev
+        elif ft in (3, 4):
+            cur = _unfilter_slow(int(ft), line.tolist(), prev.tolist())
+        else:
+            raise AnnotationImportError(f"corrupt PNG (row filter {ft})")
+        out[y] = cur
+        prev = out[y]
+    if depth < 8:
+        bits = np.unpackbits(out, axis=1).reshape(h, -1, depth)
+        weights = (1 << np.arange(depth - 1, -1, -1)).astype(np.uint8)
+        out = (bits * weights).sum(axis=2).astype(np.uint8)[:, :w]
+    return out, plte
+
+
+def _unfilter_slow(ft: int, line: list[int], prev: list[int]) -> np.ndarray:
+    cur = [0] * len(line)
+    for i, v in enumerate(line):
+        a = cur[i - 1] if i else 0
+        b = prev[i]
+        if ft == 3:
+            cur[i] = (v + (a + b) // 2) & 0xFF
+        else:
+            c = prev[i - 1] if i else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            cur[i] = (v + pred) & 0xFF
+    return np.array(cur, np.uint8)
+
+
+# --------------------------------------------------------------------------- DAVIS
+def import_davis(
+    store: AnnotationStore,
+    folder: str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    should_cancel: ShouldCancel | None = None,
+) -> ImportResult:
+    """A DAVIS / YouTube-VOS folder of indexed PNGs: each index 1..254 becomes an object.
+
+    Frame numbers come from the file names when they are numbers (YouTube-VOS annotates every
+    5th frame), else from the sorted order. Index 255 (void) is ignored. A ``meta.json`` in the
+    YouTube-VOS layout, as our exporter writes, supplies names and categories.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AnnotationImportError(f"{folder} is not a folder of PNG masks.")
+    files = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() == ".png"), key=lambda p: _natural_key(p.name)
+    )
+    if not files:
+        raise AnnotationImportError(f"{folder} holds no .png files.")
+    numbered = all(p.stem.isdigit() for p in files)
+    meta = _davis_meta(folder)
+    job = _Job(len(files), progress, should_cancel)
+    tracks: dict[int, _Track] = {}
+    size, void = None, False
+    for i, p in enumerate(files):
+        try:
+            idx, pal = decode_indexed_png(p.read_bytes())
+        except AnnotationImportError as exc:
+            raise AnnotationImportError(f"{p.name}: {exc}") from None
+        if size is None:
+            size = idx.shape
+        elif idx.shape != size:
+            raise AnnotationImportError(
+                f"{p.name} is {idx.shape[1]}x{idx.shape[0]}, the others {size[1]}x{size[0]}."
+            )
+        frame = int(p.stem) if numbered else i
+        for v in np.unique(idx).tolist():
+            if v == 0 or v == 255:
+                void = void or v == 255
+                continue
+            if v not in tracks:
+                m = meta.get(str(v), {})
+                color = tuple(int(c) for c in pal[v]) if pal is not None and v < len(pal) else None
+                tracks[v] = _Track(m.get("name", f"object {v}"), m.get("category", "object"), color)  # type: ignore[arg-type]
+            tracks[v].masks[frame] = MaskRecord.from_mask(idx == v, "imported")
+        job.step()
+    result = _commit(store, [tracks[k] for k in sorted(tracks)], "Import DAVIS", size)
+    if void:
+        result.warnings.append("Pixels marked void (255) were ignored.")
+    return result
+
+
+def _davis_meta(folder: Path) -> dict[str, dict[str, Any]]:
+    p = folder / "meta.json"
+    if not p.is_file():
+        return {}
+    try:
+        videos = json.loads(p.read_text(encoding="utf-8"))["videos"]
+        objs = next(iter(videos.values()))["objects"]
+        return {
+            str(k): {"name": str(v.get("name", f"object {k}")), "category": str(v.get("category", "object"))}
+            for k, v in objs.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration):
+        return {}  # the masks are what matters; a foreign or odd meta.json only loses names
+
+
+# --------------------------------------------------------------------------- COCO
+def import_coco(
+    store: AnnotationStore,
+    path: str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    should_cancel: ShouldCancel | None = None,
+) -> ImportResult:
+    """COCO instance segmentation JSON (RLE or polygons), one image per frame.
+
+    Object identity comes from ``track_id`` (ours, TAO, ...) or ``attributes.track_id`` /
+    ``instance_id``; without one, each category becomes one object (with a warning).
+    Frames come from ``frame_index`` (ours) / ``frame_id``, else the sorted ``file_name`` order.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AnnotationImportError(f"{path} does not exist.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AnnotationImportError(f"{path.name} is not valid JSON ({exc}).") from exc
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("images"), list)
+        or not isinstance(doc.get("annotations"), list)
+    ):
+        raise AnnotationImportError(f"{path.name} is not COCO: it needs 'images' and 'annotations' lists.")
+    try:
+        return _coco(store, doc, path.name, progress, should_cancel)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnnotationImportError(f"{path.name}: invalid COCO data ({exc!r}).") from exc
+
+
+def _coco(store: AnnotationStore, doc: dict[str, Any], name: str, progress: Any, cancel: Any) -> ImportResult:
+    images = doc["images"]
+    key = "frame_index" if all("frame_index" in im for im in images) else None
+    key = key or ("frame_id" if all("frame_id" in im for im in images) else None)
+    if key is not None:
+        frame_of = {im["id"]: int(im[key]) for im in images}
+    else:
+        order = sorted(images, key=lambda im: _natural_key(str(im.get("file_name", im["id"]))))
+        frame_of = {im["id"]: i for i, im in enumerate(order)}
+    sizes = {(int(im["height"]), int(im["width"])) for im in images}
+    if len(sizes) > 1:
+        raise AnnotationImportError(f"{name}: the images have different sizes; a video has one.")
+    size = sizes.pop() if sizes else None
+    cats = {c["id"]: str(c["name"]) for c in doc.get("categories", [])}
+    named = {t["id"]: t for t in doc.get("tracks", []) if isinstance(t, dict) and "id" in t}
+    tracks: dict[Any, _Track] = {}
+    warnings = []
+    job = _Job(len(doc["annotations"]), progress, cancel)
+    for ann in doc["annotations"]:
+        if ann["image_id"] not in frame_of:
+            raise AnnotationImportError(f"{name}: annotation {ann.get('id')} refers to a missing image.")
+        frame, (h, w) = frame_of[ann["image_id"]], size  # type: ignore[misc]
+        attrs = ann.get("attributes") if isinstance(ann.get("attributes"), dict) else {}
+        tid = ann.get("track_id", attrs.get("track_id", ann.get("instance_id")))
+        category = cats.get(ann.get("category_id"), "object")
+        if tid is None:
+            tid = ("category", category)
+            if not warnings:
+                warnings.append("No track ids: each category was imported as one object.")
+        if tid not in tracks:
+            t = named.get(tid, {})
+            color = tuple(t["color"]) if isinstance(t.get("color"), list) and len(t["color"]) == 3 else None
+            label = t.get("name") or (category if isinstance(tid, tuple) else f"{category} {tid}")
+            tracks[tid] = _Track(str(label), category, color)  # type: ignore[arg-type]
+        rec = _coco_record(ann["segmentation"], h, w, ann.get("score"))
+        old = tracks[tid].masks.get(frame)
+        if old is not None:  # several parts of one object on one frame: their union
+            rec = MaskRecord.from_mask(old.decode() | rec.decode(), "imported", score=rec.score)
+        tracks[tid].masks[frame] = rec
+        job.step()
+    rank = {tid: i for i, tid in enumerate(named)}  # our "tracks" list keeps the object order
+    ordered = sorted(tracks.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+    result = _commit(store, [t for _, t in ordered], "Import COCO", size)
+    result.warnings.extend(warnings)
+    return result
+
+
+def _coco_record(seg: Any, h: int, w: int, score: Any) -> MaskRecord:
+    if isinstance(seg, dict):
+        if [int(v) for v in seg.get("size", [])] != [h, w]:
+            raise AnnotationImportError(f"an RLE's size {seg.get('size')} differs from its image's {[h, w]}")
+        return MaskRecord.from_rle(seg, "imported", score=score)
+    if isinstance(seg, list) and seg:
+        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6]
+        if not polys:
+            raise AnnotationImportError("a polygon segmentation needs at least 3 points")
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, h, w))
+        return MaskRecord.from_rle(rle, "imported", score=score)
+    raise AnnotationImportError(f"unsupported segmentation {str(seg)[:60]!r}")
+
+
+# --------------------------------------------------------------------------- CVAT
+def import_cvat(
+    store: AnnotationStore,
+    path: str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    should_cancel: ShouldCancel | None = None,
+) -> ImportResult:
+    """CVAT for video 1.1 XML: each ``<track>`` of masks or polygons becomes an object.
+
+    CVAT semantics are kept: a shape lasts until the track's next shape, and a shape with
+    ``outside="1"`` ends it. Boxes, points and lines carry no mask and are skipped (with a warning).
+    """
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise AnnotationImportError(f"{path} does not exist.") from None
+    except ET.ParseError as exc:
+        raise AnnotationImportError(f"{path.name} is not valid XML ({exc}).") from exc
+    if root.tag != "annotations":
+        raise AnnotationImportError(f"{path.name} is not a CVAT annotation file.")
+    if root.find("track") is None and root.find("image") is not None:
+        raise AnnotationImportError(f"{path.name} is 'CVAT for images'; export 'CVAT for video 1.1' instead.")
+    try:
+        return _cvat(store, root, path.name, progress, should_cancel)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnnotationImportError(f"{path.name}: invalid CVAT data ({exc!r}).") from exc
+
+
+def _cvat(store: AnnotationStore, root: ET.Element, name: str, progress: Any, cancel: Any) -> ImportResult:
+    meta = root.find("meta")
+    task = None
+    if meta is not None:
+        task = meta.find("task") if meta.find("task") is not None else meta.find("job")
+    size = None
+    if task is not None and task.find("original_size") is not None:
+        osz = task.find("original_size")
+        size = (int(osz.findtext("height")), int(osz.findtext("width")))  # type: ignore[union-attr, arg-type]
+    if size is None:
+        if store.height is None:
+            raise AnnotationImportError(f"{name} has no original_size and the project has no frame size.")
+        size = (store.height, store.width)  # type: ignore[assignment]
+    h, w = size  # type: ignore[misc]
+    stop = store.num_frames - 1 if store.num_frames else None
+    if task is not None and task.findtext("stop_frame"):
+        stop = int(task.findtext("stop_frame"))  # type: ignore[arg-type]
+    colors = {}
+    for lab in root.iter("label"):
+        c = lab.findtext("color") or ""
+        if re.fullmatch(r"#[0-9a-fA-F]{6}", c):
+            colors[lab.findtext("name")] = (int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16))
+    tracks_el = root.findall("track")
+    job = _Job(len(tracks_el), progress, cancel)
+    tracks, skipped = [], 0
+    for tr in tracks_el:
+        label = tr.attrib["label"]
+        shapes = []
+        for sh in tr:
+            if sh.tag not in ("mask", "polygon"):
+                skipped += 1
+                continue
+            outside = sh.attrib.get("outside", "0") == "1"
+            rec = None if outside else MaskRecord.from_mask(_cvat_shape(sh, h, w), "imported")
+            obj_name = next((a.text for a in sh.findall("attribute") if a.get("name") == "object"), None)
+            shapes.append((int(sh.attrib["frame"]), rec, obj_name))
+        shapes.sort(key=lambda s: s[0])
+        names = [n for _, _, n in shapes if n]
+        t = _Track(
+            names[0] if names else f"{label} {tr.attrib.get('id', len(tracks))}", label, colors.get(label)
+        )
+        for i, (f, rec, _) in enumerate(shapes):
+            if rec is None:
+                continue
+            end = shapes[i + 1][0] if i + 1 < len(shapes) else (stop + 1 if stop is not None else f + 1)
+            for k in range(f, max(end, f + 1)):
+                t.masks[k] = rec  # records are immutable, so held frames share one
+        tracks.append(t)
+        job.step()
+    result = _commit(store, tracks, "Import CVAT", (h, w))
+    if skipped:
+        result.warnings.append(f"{skipped} shape(s) without a mask (boxes, points, lines) were skipped.")
+    return result
+
+
+def _cvat_shape(sh: ET.Element, h: int, w: int) -> np.ndarray:
+    mask = np.zeros((h, w), bool)
+    if sh.tag == "polygon":
+        pts = [tuple(map(float, p.split(","))) for p in sh.attrib["points"].split(";") if p]
+        cv2.fillPoly(mask.view(np.uint8), [np.round(np.array(pts)).astype(np.int32)], 1)
+        return mask
+    runs = [int(v) for v in sh.attrib["rle"].replace(" ", "").split(",") if v]
+    left, top = int(float(sh.attrib["left"])), int(float(sh.attrib["top"]))
+    bw, bh = int(float(sh.attrib["width"])), int(float(sh.attrib["height"]))
+    if sum(runs) != bw * bh or bw <= 0 or bh <= 0:
+        raise AnnotationImportError(f"a mask's RLE covers {sum(runs)} pixels, its box {bw}x{bh}")
+    box = np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(bh, bw)
+    y1, x1 = min(top + bh, h), min(left + bw, w)
+    if top < 0 or left < 0 or y1 <= top or x1 <= left:
+        raise AnnotationImportError(f"a mask's box ({left}, {top}, {bw}x{bh}) lies outside the {w}x{h} frame")
+    mask[top:y1, left:x1] = box[: y1 - top, : x1 - left]
+    return mask
+
+
+# --------------------------------------------------------------------------- dispatch
+def import_annotations(
+    store: AnnotationStore, path: str | os.PathLike, fmt: str | None = None, **kwargs: Any
+) -> ImportResult:
+    """Import by format name (``davis``, ``coco``, ``cvat``) or guess it: folder, ``.json``, ``.xml``."""
+    p = Path(path)
+    if fmt is None:
+        fmt = "davis" if p.is_dir() else {".json": "coco", ".xml": "cvat"}.get(p.suffix.lower())
+    fns = {"davis": import_davis, "coco": import_coco, "cvat": import_cvat}
+    if fmt not in fns:
+        raise AnnotationImportError(
+            f"Cannot tell the format of {p.name}: choose DAVIS (folder), COCO or CVAT."
+        )
+    return fns[fmt](store, p, **kwargs)

@@ -1,0 +1,73 @@
+"""Losses and scores for training LoRA adapters on mask logits (DESIGN.md §4.3).
+
+Targets are uint8 label maps: 0 background, 1 foreground, 255 void. Void pixels take no part in a
+loss or a score: they are "don't know", not foreground.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+VOID = 255
+
+
+def _split(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(foreground as float, valid-pixel weight as float) from a uint8 label map."""
+    valid = (target != VOID).float()
+    fg = (target == 1).float()
+    return fg, valid
+
+
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
+    """Sigmoid focal loss averaged over valid pixels of each sample, then over the batch.
+
+    logits and target are (B, H, W). Focal loss keeps the huge number of easy background pixels from
+    drowning the few boundary pixels a correction is about.
+    """
+    fg, valid = _split(target)
+    ce = F.binary_cross_entropy_with_logits(logits, fg, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * fg + (1 - p) * (1 - fg)
+    alpha_t = alpha * fg + (1 - alpha) * (1 - fg)
+    loss = alpha_t * ce * (1 - p_t) ** gamma
+    per_sample = (loss * valid).flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1)
+    return per_sample.mean()
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft dice loss over valid pixels, per sample then averaged; it rewards overlap, not pixel counts."""
+    fg, valid = _split(target)
+    p = torch.sigmoid(logits) * valid
+    fg = fg * valid
+    inter = (p * fg).flatten(1).sum(1)
+    denom = p.flatten(1).sum(1) + fg.flatten(1).sum(1)
+    return (1 - (2 * inter + eps) / (denom + eps)).mean()
+
+
+def mask_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    focal_weight: float = 20.0,
+    dice_weight: float = 1.0,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+) -> torch.Tensor:
+    """SAM's mask loss: ``focal_weight * focal + dice_weight * dice``."""
+    return focal_weight * focal_loss(logits, target, alpha, gamma) + dice_weight * dice_loss(logits, target)
+
+
+@torch.no_grad()
+def iou_scores(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU of ``logits > 0`` with the foreground of each (B, H, W) target, over valid pixels.
+
+    Two empty masks agree perfectly (IoU 1): an object correctly predicted absent is a success.
+    """
+    fg, valid = _split(target)
+    pred = (logits > 0).float() * valid
+    fg = fg * valid
+    inter = (pred * fg).flatten(1).sum(1)
+    union = ((pred + fg) > 0).float().flatten(1).sum(1)
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))

@@ -1,0 +1,235 @@
+"""``litlora-eval``: the LIT paper's simulated-annotator evaluation on a DAVIS-layout dataset.
+
+    litlora-eval DATASET [--out DIR] [--model ID_OR_PATH] [--lora off|on|both] [--select oracle confidence]
+                 [--tau 0.5] [--workers N] [--device cuda:0,cuda:1]
+    litlora-eval make-dataset OUT      # a tiny synthetic dataset with occlusion, split and look-alikes
+
+Results go to ``DIR/results.csv`` and ``DIR/results.md``; every finished (run, sequence) is kept in
+``DIR/runs/`` so a second invocation skips it. Exit codes: 0 done, 1 some sequences failed (the others
+are reported), 2 bad arguments, dataset or model, 130 interrupted (finished sequences are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+PROG = "litlora-eval"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Count the corrections a simulated annotator needs with SAM2 alone and with LIT-LoRA "
+        "(the LIT paper's protocol), and report J, F and J&F.",
+        epilog="'litlora-eval make-dataset --help' writes a small synthetic dataset to try it on.",
+    )
+    p.add_argument(
+        "dataset", help="dataset root holding JPEGImages/ and Annotations/ (DAVIS, MOSE, SA-V layouts)"
+    )
+    p.add_argument(
+        "--out", default="litlora-eval-results", help="results folder (default: ./litlora-eval-results)"
+    )
+    p.add_argument(
+        "--model",
+        default="facebook/sam2.1-hiera-tiny",
+        help="model-hub id, save_pretrained folder, Meta .pt checkpoint, or 'tiny-random' (developers)",
+    )
+    p.add_argument(
+        "--device", default="auto", help="cuda, cuda:N, mps, cpu or auto; a comma list spreads workers"
+    )
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the sequences (default 1)")
+    p.add_argument(
+        "--lora", choices=("off", "on", "both"), default="both", help="LIT-LoRA runs (default both)"
+    )
+    p.add_argument(
+        "--select",
+        nargs="+",
+        choices=("oracle", "confidence"),
+        default=["oracle"],
+        help="how a failing frame's candidate is chosen: oracle = best ground-truth IoU, the paper's protocol; "
+        "confidence = most confident, no ground truth (several values: one run each)",
+    )
+    p.add_argument(
+        "--tau", type=float, default=0.5, help="IoU below which a frame needs a correction (paper: 0.5, 0.75)"
+    )
+    p.add_argument(
+        "--clicks", type=int, default=3, help="clicks per correction before the full mask (default 3)"
+    )
+    p.add_argument(
+        "--min-confidence", type=float, default=0.0, help="confidence mode: ignore candidates below it"
+    )
+    p.add_argument(
+        "--adapters", type=int, default=1, help="LoRA adapters per object (paper's headline: 1; up to 3)"
+    )
+    p.add_argument("--rank", type=int, default=None, help="LoRA rank (default 4, the authors' code)")
+    p.add_argument(
+        "--epochs-new", type=int, default=None, help="max epochs training a new adapter (default 100)"
+    )
+    p.add_argument("--epochs-finetune", type=int, default=None, help="max epochs of a fine-tune (default 20)")
+    p.add_argument("--sequences", nargs="+", help="only these sequences")
+    p.add_argument(
+        "--sequence-list", help="file with one sequence name per line (e.g. ImageSets/2017/val.txt)"
+    )
+    p.add_argument("--images", help="frames folder under DATASET (default: JPEGImages or JPEGImages_24fps)")
+    p.add_argument(
+        "--annotations", help="annotations folder under DATASET (default: Annotations or Annotations_6fps)"
+    )
+    p.add_argument(
+        "--resolution", help="resolution subfolder, e.g. 480p or Full-Resolution (default: 480p if present)"
+    )
+    p.add_argument(
+        "--hard-min", type=int, default=10, help="the paper's subset: videos with >= N SAM2 corrections"
+    )
+    p.add_argument("--restart", action="store_true", help="redo sequences already finished in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _error(msg: str) -> int:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; never shows a traceback for a user error."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "make-dataset":
+        from litlora_desktop.eval.synthetic_dataset import main as make_dataset
+
+        return make_dataset(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        return _error("--workers must be at least 1")
+    if args.adapters < 1:
+        return _error("--adapters must be at least 1")
+    if args.sequences and args.sequence_list:
+        return _error("give --sequences or --sequence-list, not both")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(
+            f"\n{PROG}: interrupted; finished sequences are kept in {args.out}: run again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from litlora_desktop.eval.dataset import DatasetError, open_dataset, read_sequence_list
+
+    try:  # the dataset first: a wrong path is reported before torch and transformers are even imported
+        names = read_sequence_list(args.sequence_list) if args.sequence_list else args.sequences
+        sequences = open_dataset(
+            args.dataset, names, images=args.images, annotations=args.annotations, resolution=args.resolution
+        )
+        out = Path(args.out).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+    except (DatasetError, OSError) as exc:
+        return _error(str(exc))
+
+    from litlora_desktop.core.model import ModelLoadError
+    from litlora_desktop.eval.report import Report
+    from litlora_desktop.eval.runner import (
+        EvalError,
+        ProgressBar,
+        Protocol,
+        SequenceResult,
+        lora_settings_for,
+        plan,
+        run_tasks,
+    )
+
+    try:
+        protocols = []
+        if args.lora in ("off", "both"):
+            protocols.append(Protocol(tau=args.tau, max_clicks=args.clicks))
+        if args.lora in ("on", "both"):
+            for sel in dict.fromkeys(args.select):
+                protocols.append(
+                    Protocol(
+                        tau=args.tau,
+                        max_clicks=args.clicks,
+                        lora=True,
+                        select=sel,
+                        min_confidence=args.min_confidence if sel == "confidence" else 0.0,
+                    )
+                )
+        lora = lora_settings_for(
+            args.model,
+            max_adapters=args.adapters,
+            rank=args.rank,
+            alpha=float(args.rank) if args.rank else None,  # alpha = rank keeps the authors' scale of 1
+            max_epochs_new=args.epochs_new,
+            max_epochs_finetune=args.epochs_finetune,
+        )
+        todo, done = plan(sequences, protocols, out, args.model, lora, restart=args.restart)
+    except (DatasetError, EvalError, ValueError, OSError) as exc:
+        return _error(str(exc))
+
+    devices = [d.strip() or None for d in args.device.split(",")]
+    skipped = len(done)
+    print(
+        f"{len(sequences)} sequences x {len(protocols)} runs ({', '.join(p.name for p in protocols)}): "
+        f"{len(todo)} to do, {skipped} already finished in {out}",
+        file=sys.stderr,
+    )
+    failures: list[SequenceResult] = []
+    progress = ProgressBar(sum(t.sequence.num_frames for t in todo), enabled=not args.no_progress)
+    try:
+        new = run_tasks(
+            todo,
+            out,
+            args.model,
+            lora,
+            devices=devices,
+            workers=min(args.workers, max(1, len(todo))),
+            progress=progress,
+            on_error=failures.append,
+        )
+    except (ModelLoadError, EvalError, ValueError) as exc:
+        progress.close()
+        return _error(str(exc))
+    progress.close()
+    load_errors = [f for f in failures if f.error and f.error.startswith("the model could not be loaded")]
+    if failures and not new and len(load_errors) == len(failures):
+        return _error(str(load_errors[0].error))
+
+    baseline = Protocol(tau=args.tau, max_clicks=args.clicks)
+    if all(p.lora for p in protocols):  # compare with a baseline stored by an earlier --lora off run
+        try:
+            done += plan(sequences, [baseline], out, args.model, lora)[1]
+        except EvalError:
+            pass
+    report = Report([*done, *new], hard_min=args.hard_min)
+    meta = {
+        "dataset": Path(args.dataset).expanduser().resolve(),
+        "model": args.model,
+        "τ": args.tau,
+        "clicks per correction": args.clicks,
+        "LIT-LoRA": ", ".join(
+            f"{k}={v}"
+            for k, v in asdict(lora).items()
+            if k in ("max_adapters", "rank", "alpha", "lr_new", "max_epochs_new", "max_epochs_finetune")
+        ),
+        "sequences": len(sequences),
+    }
+    csv_path = report.write_csv(out / "results.csv")
+    md_path = report.write_markdown(out / "results.md", meta)
+    for s in report.overall():
+        line = f"{s.run:>20}: {s.corrections} corrections ({s.corrections_per_sequence:.2f} per sequence), {s.clicks} clicks, J&F {s.jf:.3f}"
+        if s.run != "sam2":
+            line += f", {s.acceptances} candidates accepted"
+            if s.reduction_pct == s.reduction_pct:
+                line += f", {s.reduction_pct:.1f} % fewer corrections"
+        print(line)
+    print(f"wrote {csv_path} and {md_path}")
+    for f in failures:
+        print(f"{PROG}: {f.run} {f.sequence} failed: {f.error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

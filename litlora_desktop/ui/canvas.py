@@ -1,0 +1,607 @@
+"""The video canvas: the frame, every object's mask, the prompt points, candidate outlines, the brush.
+
+It only draws what it is given and reports what the user did through signals (image coordinates);
+it never reaches the tracker or the store. Overlays are composed into one image when the masks change,
+so a repaint (zoom, pan, cursor) only blits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+
+from litlora_desktop.core.tracker import Click
+
+TOOLS = ("points", "brush", "eraser")
+CANDIDATE_STYLES = (Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+CANDIDATE_COLORS = ((255, 255, 255), (255, 230, 0), (0, 230, 255))
+POINT_RADIUS = 6
+HIT_RADIUS = 9
+
+
+@dataclass
+class CandidateView:
+    """A candidate outline to draw: its key, text, mask and style index."""
+
+    key: str
+    text: str
+    mask: np.ndarray
+    style: int = 0
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """An RGB uint8 array as a QImage that owns its pixels (no dangling numpy buffer)."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    # RGB32 is the raster engine's native format: scaling it on every paint needs no conversion.
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).convertToFormat(
+        QImage.Format.Format_RGB32
+    )
+
+
+def compose_overlay(
+    masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]], opacity: float, outline_only: bool
+) -> QImage | None:
+    """All masks in one RGBA image: fill in each object's colour at ``opacity``, and its outline."""
+    if not masks:
+        return None
+    h, w = masks[0][2].shape
+    rgba = np.zeros((h, w, 4), np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    alpha = round(255 * max(0.0, min(1.0, opacity)))
+    for _, color, mask, selected in masks:
+        m = np.asarray(mask, bool)
+        if not m.any():
+            continue
+        if not outline_only and alpha:
+            rgba[m] = (*color, alpha)
+        m8 = m.view(np.uint8)
+        edge = m & ~cv2.erode(m8, kernel, iterations=2 if selected else 1).astype(bool)
+        rgba[edge] = (*color, 255)
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).convertToFormat(
+        QImage.Format.Format_ARGB32_Premultiplied
+    )
+
+
+def mask_path(mask: np.ndarray) -> QPainterPath:
+    """The outline of a mask as a path in image coordinates (for dashed candidate outlines)."""
+    path = QPainterPath()
+    contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    for c in contours:
+        pts = c.reshape(-1, 2)
+        if len(pts) < 2:
+            continue
+        path.moveTo(float(pts[0][0]) + 0.5, float(pts[0][1]) + 0.5)
+        for x, y in pts[1:]:
+            path.lineTo(float(x) + 0.5, float(y) + 0.5)
+        path.closeSubpath()
+    return path
+
+
+class TrainingOverlay(QFrame):
+    """LIT-LoRA training progress drawn over the video; purely informative, never modal."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainingOverlay")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setStyleSheet(
+            "#trainingOverlay { background: rgba(20, 22, 28, 200); border-radius: 6px; }"
+            "QLabel { color: #e8e8e8; } QProgressBar { max-height: 6px; border: none;"
+            " background: rgba(255,255,255,40); border-radius: 3px; }"
+            "QProgressBar::chunk { background: #7ccf5a; border-radius: 3px; }"
+        )
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 6, 10, 8)
+        lay.setSpacing(4)
+        self.label = QLabel(self)
+        self.bar = QProgressBar(self)
+        self.bar.setTextVisible(False)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        self.hide()
+
+    def show_progress(
+        self, name: str, adapter: str, epoch: int, max_epochs: int, iou: float, finished: bool
+    ) -> None:
+        if finished:
+            self.label.setText(f"LIT-LoRA · {name} · adapter {adapter} trained · IoU {iou:.2f}")
+            self.bar.setRange(0, 1)
+            self.bar.setValue(1)
+        else:
+            self.label.setText(
+                f"LIT-LoRA · training {name} · {adapter} · epoch {epoch}/{max_epochs} · IoU {iou:.2f}"
+            )
+            self.bar.setRange(0, max(1, max_epochs))
+            self.bar.setValue(min(epoch, max_epochs))
+        self.adjustSize()
+        self.show()
+        self.raise_()
+        p = self.parentWidget()
+        if p is not None:
+            self.move(p.width() - self.width() - 12, 12)
+
+
+class Canvas(QWidget):
+    """See the module docstring. Coordinates in signals are video pixels (floats)."""
+
+    clicked = Signal(float, float, bool)  # x, y, positive
+    point_clicked = Signal(int)  # index of the clicked prompt point (to remove it)
+    box_drawn = Signal(float, float, float, float)
+    stroke_finished = Signal(list, float, bool)  # [(x, y)], radius in video pixels, erase
+    brush_size_changed = Signal(int)
+    view_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 200)
+        self.setAcceptDrops(False)  # the main window takes drops
+        self._image: QImage | None = None
+        self._img_size: tuple[int, int] | None = None  # (w, h)
+        self._masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]] = []
+        self._overlay: QImage | None = None
+        self._points: list[Click] = []
+        self._box: tuple[float, float, float, float] | None = None
+        self._point_color = QColor(255, 255, 255)
+        self._candidates: list[tuple[CandidateView, QPainterPath]] = []
+        self._compare: tuple[QImage | None, QImage | None, str, str] | None = None
+        self.opacity = 0.5
+        self.outline_only = False
+        self.masks_visible = True
+        self.tool = "points"
+        self.brush_size = 12
+        self.placeholder = "Open a video (Ctrl+O) or drop one here"
+        self._scale = 1.0
+        self._offset = QPointF(0, 0)
+        self._fit = True
+        self._press: QPointF | None = None
+        self._press_button = Qt.MouseButton.NoButton
+        self._drag_box: tuple[QPointF, QPointF] | None = None
+        self._pan_from: QPointF | None = None
+        self._stroke: list[tuple[float, float]] = []
+        self._stroke_erase = False
+        self._cursor: QPointF | None = None
+        self._base: QPixmap | None = None
+        self.training_overlay = TrainingOverlay(self)
+
+    # ------------------------------------------------------------------ content
+    def set_image(self, rgb: np.ndarray | None) -> None:
+        if rgb is None:
+            self._image, self._img_size = None, None
+        else:
+            size = (rgb.shape[1], rgb.shape[0])
+            new_size = size != self._img_size
+            self._image, self._img_size = rgb_to_qimage(rgb), size
+            if new_size:
+                self._fit = True
+        if self._fit:
+            self._apply_fit()
+        self.update()
+
+    def set_masks(self, masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]]) -> None:
+        self._masks = list(masks)
+        self._rebuild_overlay()
+
+    def set_points(
+        self, points: list[Click], box: tuple[float, float, float, float] | None, color: tuple[int, int, int]
+    ) -> None:
+        self._points = list(points)
+        self._box = box
+        self._point_color = QColor(*color)
+        super().update()
+
+    def set_candidates(self, cands: list[CandidateView]) -> None:
+        self._candidates = [(c, mask_path(c.mask)) for c in cands]
+        self.update()
+
+    def set_compare(
+        self,
+        left: np.ndarray | None,
+        right: np.ndarray | None,
+        color: tuple[int, int, int],
+        left_text: str,
+        right_text: str,
+    ) -> None:
+        """Split view: ``left`` (SAM2) on the left half, ``right`` (a candidate) on the right half."""
+
+        def img(m: np.ndarray | None) -> QImage | None:
+            return (
+                None if m is None else compose_overlay([(0, color, m, True)], max(self.opacity, 0.45), False)
+            )
+
+        self._compare = (img(left), img(right), left_text, right_text)
+        self.update()
+
+    def clear_compare(self) -> None:
+        if self._compare is not None:
+            self._compare = None
+            self.update()
+
+    @property
+    def comparing(self) -> bool:
+        return self._compare is not None
+
+    def set_display(
+        self, opacity: float | None = None, outline_only: bool | None = None, visible: bool | None = None
+    ) -> None:
+        if opacity is not None:
+            self.opacity = max(0.0, min(1.0, opacity))
+        if outline_only is not None:
+            self.outline_only = outline_only
+        if visible is not None:
+            self.masks_visible = visible
+        self._rebuild_overlay()
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(tool)
+        self.tool = tool
+        self.setCursor(Qt.CursorShape.CrossCursor if tool == "points" else Qt.CursorShape.BlankCursor)
+        self.update()
+
+    def set_brush_size(self, size: int) -> None:
+        size = max(1, min(200, int(size)))
+        if size != self.brush_size:
+            self.brush_size = size
+            self.brush_size_changed.emit(size)
+            self.update()
+
+    def _rebuild_overlay(self) -> None:
+        self._overlay = (
+            compose_overlay(self._masks, self.opacity, self.outline_only) if self.masks_visible else None
+        )
+        self.update()
+
+    # ------------------------------------------------------------------ view transform
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    def to_image(self, p: QPointF) -> QPointF:
+        return QPointF((p.x() - self._offset.x()) / self._scale, (p.y() - self._offset.y()) / self._scale)
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        return QPointF(x * self._scale + self._offset.x(), y * self._scale + self._offset.y())
+
+    def fit(self) -> None:
+        self._fit = True
+        self._apply_fit()
+        self.update()
+
+    def _apply_fit(self) -> None:
+        if self._img_size is None:
+            return
+        w, h = self._img_size
+        m = 8
+        s = min((self.width() - 2 * m) / w, (self.height() - 2 * m) / h)
+        self._scale = max(0.02, s)
+        self._offset = QPointF((self.width() - w * self._scale) / 2, (self.height() - h * self._scale) / 2)
+        self.view_changed.emit()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        if self._img_size is None:
+            return
+        anchor = anchor or QPointF(self.width() / 2, self.height() / 2)
+        before = self.to_image(anchor)
+        self._scale = max(0.05, min(40.0, self._scale * factor))
+        self._offset = QPointF(anchor.x() - before.x() * self._scale, anchor.y() - before.y() * self._scale)
+        self._fit = False
+        self.view_changed.emit()
+        self.update()
+
+    def actual_size(self) -> None:
+        self.zoom_by(1.0 / self._scale)
+
+    def view_state(self) -> tuple[float, tuple[float, float] | None]:
+        """(scale, image point at the widget's centre); the centre is None while fitted."""
+        if self._fit or self._img_size is None:
+            return self._scale, None
+        c = self.to_image(QPointF(self.width() / 2, self.height() / 2))
+        return self._scale, (c.x(), c.y())
+
+    def set_view(self, scale: float, center: tuple[float, float] | None) -> None:
+        """Restore a :meth:`view_state` (a None centre fits the frame)."""
+        if center is None or self._img_size is None:
+            self.fit()
+            return
+        self._scale = max(0.05, min(40.0, float(scale)))
+        self._offset = QPointF(
+            self.width() / 2 - center[0] * self._scale, self.height() / 2 - center[1] * self._scale
+        )
+        self._fit = False
+        self.view_changed.emit()
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        if self._fit:
+            self._apply_fit()
+        if self.training_overlay.isVisible():
+            self.training_overlay.move(self.width() - self.training_overlay.width() - 12, 12)
+        super().resizeEvent(event)
+
+    # ------------------------------------------------------------------ painting
+    def update(self, *args) -> None:
+        if not args:
+            self._base = None
+        super().update(*args)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # The frame, masks and candidate outlines are drawn once into a pixmap per change; moving the
+        # brush cursor repaints only the blit and the small things on top. Fewer Python->Qt calls per
+        # paint also means fewer waits for the GIL while the model thread works.
+        p = QPainter(self)
+        dpr = self.devicePixelRatioF()
+        if (
+            self._base is None
+            or self._base.deviceIndependentSize().toSize() != self.size()
+            or self._base.devicePixelRatio() != dpr
+        ):
+            self._base = self._render_base(dpr)
+        p.drawPixmap(0, 0, self._base)
+        if self._image is None:
+            return
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self._paint_prompts(p)
+        self._paint_interaction(p)
+
+    def _render_base(self, dpr: float) -> QPixmap:
+        pm = QPixmap(self.size() * dpr)
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(QColor(30, 31, 34))
+        p = QPainter(pm)
+        try:
+            if self._image is None or self._img_size is None:
+                p.setPen(QColor(160, 160, 160))
+                f = QFont(p.font())
+                f.setPointSize(f.pointSize() + 3)
+                p.setFont(f)
+                p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+                return pm
+            w, h = self._img_size
+            target = QRectF(self._offset.x(), self._offset.y(), w * self._scale, h * self._scale)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._scale < 1.0)
+            p.drawImage(target, self._image)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            if self._compare is not None:
+                self._paint_compare(p, target)
+            elif self._overlay is not None:
+                p.drawImage(target, self._overlay)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            if self._compare is None:
+                self._paint_candidates(p)
+        finally:
+            p.end()
+        return pm
+
+    def _paint_compare(self, p: QPainter, target: QRectF) -> None:
+        left, right, lt, rt = self._compare
+        mid = self.width() / 2
+        for img, clip in (
+            (left, QRectF(0, 0, mid, self.height())),
+            (right, QRectF(mid, 0, self.width() - mid, self.height())),
+        ):
+            if img is not None:
+                p.save()
+                p.setClipRect(clip)
+                p.drawImage(target, img)
+                p.restore()
+        p.setPen(QPen(QColor(255, 255, 255), 2))
+        p.drawLine(QPointF(mid, 0), QPointF(mid, self.height()))
+        self._tag(p, QPointF(mid - 10, 10), lt, right_align=True)
+        self._tag(p, QPointF(mid + 10, 10), rt)
+
+    def _tag(
+        self, p: QPainter, at: QPointF, text: str, right_align: bool = False, color: QColor | None = None
+    ) -> None:
+        fm = p.fontMetrics()
+        w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
+        x = at.x() - w if right_align else at.x()
+        rect = QRectF(x, at.y(), w, h)
+        p.save()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(20, 22, 28, 210))
+        p.drawRoundedRect(rect, 4, 4)
+        p.setPen(color or QColor(235, 235, 235))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        p.restore()
+
+    def _paint_candidates(self, p: QPainter) -> None:
+        for view, path in self._candidates:
+            col = QColor(*CANDIDATE_COLORS[view.style % len(CANDIDATE_COLORS)])
+            p.save()
+            p.translate(self._offset)
+            p.scale(self._scale, self._scale)
+            shadow = QPen(QColor(0, 0, 0, 160), 3.5)
+            shadow.setCosmetic(True)
+            p.setPen(shadow)
+            p.drawPath(path)
+            pen = QPen(col, 2, CANDIDATE_STYLES[view.style % len(CANDIDATE_STYLES)])
+            pen.setCosmetic(True)
+            p.setPen(pen)
+            p.drawPath(path)
+            p.restore()
+            if not path.isEmpty():
+                r = path.boundingRect()
+                self._tag(p, self.to_widget(r.left(), r.top()) - QPointF(0, 24), view.text, color=col)
+
+    def _paint_prompts(self, p: QPainter) -> None:
+        if self._box is not None:
+            x0, y0, x1, y1 = self._box
+            pen = QPen(self._point_color, 2)
+            p.setPen(pen)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(self.to_widget(x0, y0), self.to_widget(x1, y1)))
+        for c in self._points:
+            center = self.to_widget(c.x, c.y)
+            fill = QColor(60, 200, 90) if c.positive else QColor(230, 60, 60)
+            p.setPen(QPen(QColor(255, 255, 255), 2))
+            p.setBrush(fill)
+            p.drawEllipse(center, POINT_RADIUS, POINT_RADIUS)
+            p.setPen(QPen(QColor(255, 255, 255), 2))
+            d = POINT_RADIUS - 3
+            p.drawLine(center - QPointF(d, 0), center + QPointF(d, 0))
+            if c.positive:
+                p.drawLine(center - QPointF(0, d), center + QPointF(0, d))
+
+    def _paint_interaction(self, p: QPainter) -> None:
+        if self._drag_box is not None:
+            a, b = self._drag_box
+            pen = QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            p.setBrush(QColor(255, 255, 255, 30))
+            p.drawRect(QRectF(a, b).normalized())
+        if self._stroke:
+            col = QColor(self._point_color)
+            if self._stroke_erase:
+                col = QColor(0, 0, 0)
+            col.setAlpha(110)
+            pen = QPen(
+                col,
+                2 * self.brush_size * self._scale,
+                Qt.PenStyle.SolidLine,
+                Qt.PenCapStyle.RoundCap,
+                Qt.PenJoinStyle.RoundJoin,
+            )
+            p.setPen(pen)
+            path = QPainterPath(self.to_widget(*self._stroke[0]))
+            for x, y in self._stroke[1:]:
+                path.lineTo(self.to_widget(x, y))
+            if len(self._stroke) == 1:
+                path.lineTo(self.to_widget(*self._stroke[0]) + QPointF(0.01, 0))
+            p.drawPath(path)
+        if self.tool != "points" and self._cursor is not None:
+            r = self.brush_size * self._scale
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor(0, 0, 0, 180), 3))
+            p.drawEllipse(self._cursor, r, r)
+            p.setPen(
+                QPen(
+                    QColor(255, 255, 255),
+                    1.5,
+                    Qt.PenStyle.DashLine if self.tool == "eraser" else Qt.PenStyle.SolidLine,
+                )
+            )
+            p.drawEllipse(self._cursor, r, r)
+
+    # ------------------------------------------------------------------ mouse
+    def _in_image(self, q: QPointF) -> bool:
+        return (
+            self._img_size is not None and 0 <= q.x() < self._img_size[0] and 0 <= q.y() < self._img_size[1]
+        )
+
+    def point_at(self, pos: QPointF) -> int:
+        """Index of the prompt point under a widget position, or -1."""
+        for i, c in enumerate(self._points):
+            d = self.to_widget(c.x, c.y) - pos
+            if d.x() ** 2 + d.y() ** 2 <= HIT_RADIUS**2:
+                return i
+        return -1
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        pos = e.position()
+        self.setFocus()
+        if e.button() == Qt.MouseButton.MiddleButton:
+            self._pan_from = pos
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if self._image is None:
+            return
+        self._press, self._press_button = pos, e.button()
+        if self.tool in ("brush", "eraser") and e.button() in (
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.RightButton,
+        ):
+            q = self.to_image(pos)
+            self._stroke = [(q.x(), q.y())]
+            self._stroke_erase = self.tool == "eraser" or e.button() == Qt.MouseButton.RightButton
+            self.update()
+        elif e.button() == Qt.MouseButton.LeftButton and e.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._drag_box = (pos, pos)
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        pos = e.position()
+        self._cursor = pos
+        if self._pan_from is not None:
+            d = pos - self._pan_from
+            self._pan_from = pos
+            self._offset += d
+            self._fit = False
+            self.view_changed.emit()
+        elif self._stroke:
+            q = self.to_image(pos)
+            self._stroke.append((q.x(), q.y()))
+        elif self._drag_box is not None:
+            self._drag_box = (self._drag_box[0], pos)
+        if self._pan_from is not None:
+            self.update()
+        else:
+            super().update()
+
+    def leaveEvent(self, event) -> None:
+        self._cursor = None
+        super().update()
+        super().leaveEvent(event)
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        pos = e.position()
+        if e.button() == Qt.MouseButton.MiddleButton and self._pan_from is not None:
+            self._pan_from = None
+            self.set_tool(self.tool)
+            return
+        if self._stroke:
+            stroke, self._stroke = self._stroke, []
+            self.stroke_finished.emit(stroke, float(self.brush_size), self._stroke_erase)
+            self.update()
+            return
+        if self._drag_box is not None:
+            a, b = self.to_image(self._drag_box[0]), self.to_image(pos)
+            self._drag_box = None
+            self.update()
+            if abs(a.x() - b.x()) >= 2 and abs(a.y() - b.y()) >= 2:
+                x0, x1 = sorted((a.x(), b.x()))
+                y0, y1 = sorted((a.y(), b.y()))
+                w, h = self._img_size
+                self.box_drawn.emit(max(0.0, x0), max(0.0, y0), min(w - 1.0, x1), min(h - 1.0, y1))
+            return
+        if self._press is None or self.tool != "points":
+            return
+        moved = (pos - self._press).manhattanLength()
+        button, self._press = self._press_button, None
+        if moved > 4 or button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return
+        hit = self.point_at(pos)
+        if hit >= 0:
+            self.point_clicked.emit(hit)
+            return
+        q = self.to_image(pos)
+        if self._in_image(q):
+            self.clicked.emit(q.x(), q.y(), button == Qt.MouseButton.LeftButton)
+
+    def wheelEvent(self, e: QWheelEvent) -> None:
+        steps = e.angleDelta().y() / 120.0
+        if not steps:
+            return
+        if e.modifiers() & Qt.KeyboardModifier.ControlModifier and self.tool in ("brush", "eraser"):
+            self.set_brush_size(round(self.brush_size * (1.15**steps)) + (1 if steps > 0 else -1))
+        else:
+            self.zoom_by(1.2**steps, e.position())
+        e.accept()

@@ -1,0 +1,472 @@
+"""The main window's project lifecycle: open, resume, save, save as, autosave, relink, close.
+
+A mixin of ``MainWindow``. The project (``core.project.Project``) owns the same ``AnnotationStore``
+the session annotates into. Opening a video looks for ``<video>.litlora/`` next to it and opens it;
+without one, a new project lives in memory at that path and nothing is written until the first
+change, when the autosaver writes ``autosave.json`` there (so even never-saved work survives a
+crash, and is offered back on the next open); Save writes ``project.json``.
+
+Nothing here writes on the GUI thread except on quitting: LIT-LoRA adapters are saved by the model
+thread (it owns them), then the store by a ``BackgroundTask``; the autosaver has its own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from litlora_desktop.core.project import (
+    ADAPTERS_DIR,
+    AUTOSAVE,
+    DATA_DIR,
+    MANIFEST,
+    PROJECT_SUFFIX,
+    Autosaver,
+    FingerprintResult,
+    Project,
+    ProjectError,
+    UIState,
+    check_video,
+    default_project_path,
+)
+from litlora_desktop.core.video import FrameSource
+from litlora_desktop.workers.background import BackgroundTask
+
+Btn = QMessageBox.StandardButton
+PROJECT_FILES = (MANIFEST, AUTOSAVE)
+
+
+def project_folder(path: str | Path) -> Path | None:
+    """The project folder ``path`` names (the folder, or a manifest in it), else None."""
+    p = Path(path)
+    if p.is_file() and p.name in PROJECT_FILES:
+        return p.parent
+    if p.is_dir() and (p.suffix == PROJECT_SUFFIX or any((p / n).is_file() for n in PROJECT_FILES)):
+        return p
+    return None
+
+
+class _Relay(QObject):
+    """Carries the autosaver's callbacks (its own thread) to the GUI thread."""
+
+    saved = Signal()
+    failed = Signal(str)
+
+
+class ProjectMixin:
+    """Needs the host's ``session``, ``settings``, ``canvas``, ``statusBar`` and ``show_problem``."""
+
+    def _init_project(self) -> None:
+        self.project: Project | None = None
+        self.autosaver: Autosaver | None = None
+        self._pending_project: Project | None = None
+        self._pending_view: tuple[float, tuple[float, float] | None] | None = None
+        self._open_revision = 0
+        self._close_ok = False
+        self._save_task: BackgroundTask | None = None
+        self._relay = _Relay(self)
+        self._relay.saved.connect(lambda: self.statusBar().showMessage("Autosaved.", 2000))
+        self._relay.failed.connect(
+            lambda msg: self.statusBar().showMessage(f"Autosave failed: {msg} (will retry)", 10000)
+        )
+        s = self.session
+        s.engine.video_failed.connect(self._project_open_failed)
+        s.history_changed.connect(self._refresh_title)
+        s.image_changed.connect(self._apply_pending_view)
+        s.frame_changed.connect(lambda f: self._remember(frame=int(f)))
+        s.selection_changed.connect(lambda oid: self._remember(object_id=int(oid) or None))
+        self.canvas.view_changed.connect(self._remember_view)
+
+    # ================================================================== state
+    def needs_save(self) -> bool:
+        """True when closing now would lose work (the title shows a ``*``)."""
+        p, store = self.project, self.session.store
+        if store is None:
+            return False
+        if p is None:  # a clip opened without a file (embedding, tests): nothing to save it to
+            return False
+        if p.loaded_from == "new" and not (p.path / MANIFEST).exists():
+            return store.revision != self._open_revision
+        return p.is_dirty
+
+    def _refresh_title(self) -> None:
+        p, s = self.project, self.session
+        if p is not None:
+            name = p.name
+        elif s.video_path or s.source is not None:
+            name = Path(s.video_path or s.source.name).name
+        else:
+            self.setWindowTitle("LIT-LoRA Desktop")
+            return
+        dirty = self.needs_save()
+        video = f" — {Path(s.video_path).name}" if p is not None and s.video_path else ""
+        self.setWindowTitle(f"{name}{'*' if dirty else ''}{video} — LIT-LoRA Desktop")
+
+    def _remember(self, **changes: Any) -> None:
+        # the view is not an edit: it is written with the next save or autosave, not marked dirty
+        if self.project is not None:
+            for k, v in changes.items():
+                setattr(self.project.ui_state, k, v)
+
+    def _remember_view(self) -> None:
+        if self._pending_view is None:
+            zoom, center = self.canvas.view_state()
+            self._remember(zoom=float(zoom), center=center)
+
+    def _apply_pending_view(self, *_: Any) -> None:
+        if self._pending_view is not None:
+            view, self._pending_view = self._pending_view, None
+            self.canvas.set_view(*view)
+
+    # ================================================================== opening
+    def open_any(self, path: str) -> None:
+        """Open a video, a frame folder or a project (asks first when there is unsaved work)."""
+        folder = project_folder(path)
+        if folder is not None:
+            self.ask_unsaved_then(lambda: self.open_project(folder))
+        else:
+            self.ask_unsaved_then(lambda: self._open_video_with_project(Path(path)))
+
+    def open_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open project folder (*.litlora)")
+        if folder:
+            self.open_any(folder)
+
+    def open_project(self, folder: Path) -> bool:
+        """Open a project and its video; False when it cannot be opened (the user was told why)."""
+        project = self._load_project(folder)
+        if project is None:
+            return False
+        video = project.resolve_video_path()
+        if video is None:
+            video = self._ask_relink(project)
+            if video is None:
+                return False
+        self._start(project, video)
+        return True
+
+    def _open_video_with_project(self, video: Path) -> None:
+        folder = default_project_path(video)
+        if any((folder / n).exists() for n in PROJECT_FILES):
+            project = self._load_project(folder)
+            if project is None:
+                return
+        else:
+            project = Project(folder)
+        self._start(project, video)
+
+    def _load_project(self, folder: Path) -> Project | None:
+        """Open the saved state, offering the autosave when it is newer or the save is damaged."""
+        probe = Project.probe(folder)
+        which = "saved"
+        auto = probe.states.get("autosave")
+        saved = probe.states.get("saved")
+        if probe.autosave_is_newer and saved is not None and saved.ok:
+            ans = QMessageBox.question(
+                self,
+                "Recover unsaved work?",
+                f"{folder.name} has unsaved work from {auto.saved_at} (autosave), newer than its last "
+                "save. Open the autosave? (No opens the last save.)",
+                Btn.Yes | Btn.No | Btn.Cancel,
+                Btn.Yes,
+            )
+            if ans == Btn.Cancel:
+                return None
+            which = "autosave" if ans == Btn.Yes else "saved"
+        try:
+            return Project.open(folder, which)
+        except ProjectError as exc:
+            if not exc.recovery:
+                self.show_problem("Cannot open project", str(exc))
+                return None
+            alt = exc.recovery[0]
+            ans = QMessageBox.question(
+                self,
+                "Project file damaged",
+                f"{exc}\n\nOpen the {alt} instead?",
+                Btn.Yes | Btn.Cancel,
+                Btn.Yes,
+            )
+            if ans != Btn.Yes:
+                return None
+            try:
+                return Project.open(folder, alt)
+            except ProjectError as exc2:
+                self.show_problem("Cannot open project", str(exc2))
+                return None
+
+    def _ask_relink(self, project: Project) -> Path | None:
+        where = project.video.absolute if project.video else "(none recorded)"
+        ans = QMessageBox.question(
+            self,
+            "Video not found",
+            f"The video of {project.name} was not found at {where}. It may have been moved or renamed.\n\n"
+            "Locate it now?",
+            Btn.Yes | Btn.Cancel,
+            Btn.Yes,
+        )
+        if ans != Btn.Yes:
+            return None
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Locate the video of {project.name}", str(project.path.parent)
+        )
+        return Path(path) if path else None
+
+    def _start(self, project: Project, video: Path) -> None:
+        self._pending_project = project
+        adapters = project.path / ADAPTERS_DIR
+        self.session.open_video_with_store(str(video), project.store, adapters)
+
+    def _project_open_failed(self, *_: Any) -> None:
+        self._pending_project = None
+        self.session._next_store = None
+
+    def _project_video_opened(self, source: FrameSource) -> None:
+        """The session opened a video: the pending project (if any) becomes the open one."""
+        project, self._pending_project = self._pending_project, None
+        self._stop_autosaver()
+        self.project = project
+        store = self.session.store
+        self._open_revision = store.revision if store is not None else 0
+        if project is None:
+            self._refresh_title()
+            return
+        if project.store is not store:  # the video did not fit the project: a new one at that path
+            project.store = store
+        path = self.session.video_path
+        self.session.engine.call(
+            check_video,
+            project,
+            source,
+            path,
+            label="check video",
+            on_result=lambda res: self._video_checked(project, path, res),
+            on_error=lambda exc: self._video_checked(project, path, None),
+        )
+        if project.loaded_from != "new":
+            # a copy: the session's "frame 0, nothing selected" signals of a new video come first
+            ui = dataclasses.replace(project.ui_state)
+            self._pending_view = (ui.zoom, ui.center)
+            QTimer.singleShot(0, lambda: self._resume(project, ui))
+        self._refresh_title()
+
+    def _resume(self, project: Project, ui: UIState) -> None:
+        if project is not self.project:
+            return
+        s = self.session
+        if ui.object_id and s.store is not None and ui.object_id in {o.id for o in s.store.objects}:
+            s.select(ui.object_id)
+        s.go_to(ui.frame)
+        if s.image is not None and s.image[0] == s.current:
+            self._apply_pending_view()
+        self.statusBar().showMessage(
+            f"Opened project {project.name}"
+            + (" (recovered from the autosave)" if project.loaded_from == "autosave" else ""),
+            8000,
+        )
+
+    def _video_checked(self, project: Project, path: str | None, res: FingerprintResult | None) -> None:
+        if project is not self.project:
+            return
+        if res is not None and res.status == "changed":
+            self.show_problem(
+                "The video has changed",
+                res.message + "\n\nThe masks may no longer fit its frames. Check them before exporting.",
+            )
+        elif path is not None and (
+            project.video is None
+            or project.video.fingerprint is None
+            or (res is not None and res.status == "moved")
+        ):
+            project.set_video(path)  # record (or relink) it; the fingerprint was just computed
+            if res is not None and project.video is not None:
+                project.video.fingerprint = res.actual
+            if res is not None and res.status == "moved":
+                self.statusBar().showMessage(f"{res.message} The project now points there.", 8000)
+        self.autosaver = Autosaver.for_project(
+            project,
+            delay=2.0,
+            max_delay=10.0,
+            on_saved=self._relay.saved.emit,
+            on_error=lambda exc: self._relay.failed.emit(str(exc)),
+        )
+        if self.session.store is not None and self.session.store.revision != self._open_revision:
+            self.autosaver.notify_changed()
+        self._refresh_title()
+
+    def _stop_autosaver(self, flush: bool = True) -> None:
+        if self.autosaver is not None:
+            saver, self.autosaver = self.autosaver, None
+            saver.stop(flush=flush)
+
+    # ================================================================== saving
+    def save_project(self, then: Callable[[], None] | None = None) -> None:
+        """Ctrl+S: adapters (model thread), then the store (background thread)."""
+        if self.project is None:
+            self.save_project_as(then)
+            return
+        project = self.project
+        self._write(project, project.save, then)
+
+    def save_project_as(self, then: Callable[[], None] | None = None) -> None:
+        s = self.session
+        if s.store is None:
+            return
+        start = (
+            str(self.project.path)
+            if self.project is not None
+            else str(default_project_path(s.video_path or Path.home() / "untitled"))
+        )
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Save project as",
+            start,
+            f"LIT-LoRA project (*{PROJECT_SUFFIX})",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
+        if not path:
+            return
+        target = Path(path)
+        if target.suffix != PROJECT_SUFFIX:
+            target = target.with_name(target.name + PROJECT_SUFFIX)
+        self.save_to(target, then)
+
+    def save_to(self, target: Path, then: Callable[[], None] | None = None) -> None:
+        """Save As without the file dialog (asks before replacing another project)."""
+        overwrite = False
+        if (target / MANIFEST).exists() and (
+            self.project is None or target.resolve() != self.project.path.resolve()
+        ):
+            ans = QMessageBox.question(
+                self,
+                "Replace project?",
+                f"{target} already holds a project. Replace it?",
+                Btn.Yes | Btn.Cancel,
+            )
+            if ans != Btn.Yes:
+                return
+            overwrite = True
+        project = self.project
+        if project is None:  # a clip opened without a file (embedding, tests): it gets a project now
+            project = Project(target, self.session.store)
+            if self.session.video_path:
+                project.set_video(self.session.video_path)
+            self.project = project
+        self._write(project, lambda: project.save_as(target, overwrite=overwrite), then)
+
+    def _write(self, project: Project, write: Callable[[], None], then: Callable[[], None] | None) -> None:
+        if self._save_task is not None:
+            self.statusBar().showMessage("Already saving…", 3000)
+            return
+        self._remember_view()
+        self.statusBar().showMessage(f"Saving {project.name}…")
+        adapters = project.path / ADAPTERS_DIR
+
+        def run(_progress: Any, _cancel: Any) -> None:
+            write()
+
+        task = BackgroundTask(run, "save", self)
+        task.succeeded.connect(lambda _r: self._saved(project, then))
+        task.failed.connect(
+            lambda exc: self.show_problem(
+                "Cannot save the project",
+                f"{exc}\n\nYour work is still open; try File ▸ Save project as… somewhere else.",
+            )
+        )
+        task.finished.connect(lambda: setattr(self, "_save_task", None))
+        self._save_task = task
+        # the model thread owns the adapters: it writes them, then the store is written off-thread
+        self.session.engine.call(
+            self.session.save_adapters,
+            adapters,
+            label="save adapters",
+            on_result=lambda _r: task.start(),
+            on_error=lambda exc: (
+                setattr(self, "_save_task", None),
+                self.show_problem("Cannot save the LIT-LoRA adapters", str(exc)),
+            ),
+        )
+
+    def _saved(self, project: Project, then: Callable[[], None] | None) -> None:
+        self.session.adapters_folder = project.path / ADAPTERS_DIR
+        self.statusBar().showMessage(f"Saved {project.path}", 5000)
+        if self.autosaver is None and project is self.project:
+            self.autosaver = Autosaver.for_project(
+                project, on_saved=self._relay.saved.emit, on_error=lambda e: self._relay.failed.emit(str(e))
+            )
+        self._refresh_title()
+        if then is not None:
+            then()
+
+    # ================================================================== unsaved work
+    def ask_unsaved_then(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now, or after Save / Discard when there is unsaved work; not on Cancel."""
+        if not self.needs_save():
+            action()
+            return
+        name = self.project.name if self.project is not None else "this video's annotations"
+        ans = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save the changes to {name}?",
+            Btn.Save | Btn.Discard | Btn.Cancel,
+            Btn.Save,
+        )
+        if ans == Btn.Save:
+            self.save_project(then=action)
+        elif ans == Btn.Discard:
+            self._discard()
+            action()
+
+    def _discard(self) -> None:
+        """Forget the unsaved work: no autosave of it is offered next time."""
+        self._stop_autosaver(flush=False)
+        p = self.project
+        if p is None:
+            return
+        p.discard_autosave()
+        if not (p.path / MANIFEST).exists():  # a project that was never saved leaves nothing behind
+            for sub in (DATA_DIR, ADAPTERS_DIR, ""):
+                with contextlib.suppress(OSError):
+                    (p.path / sub).rmdir()
+        self._open_revision = self.session.store.revision if self.session.store is not None else 0
+        self.project = None
+
+    def project_close_event(self) -> bool:
+        """From ``closeEvent``: True to close now; False when closing waits on the user or a save."""
+        if self._close_ok or not self.needs_save():
+            self._finish_project()
+            return True
+        name = self.project.name if self.project is not None else "this video's annotations"
+        ans = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save the changes to {name} before closing?",
+            Btn.Save | Btn.Discard | Btn.Cancel,
+            Btn.Save,
+        )
+        if ans == Btn.Cancel:
+            return False
+        if ans == Btn.Discard:
+            self._discard()
+            return True
+        self.save_project(then=self._close_after_save)
+        return False
+
+    def _close_after_save(self) -> None:
+        self._close_ok = True
+        self.close()
+
+    def _finish_project(self) -> None:
+        """Quitting with nothing unsaved: keep where the user was (frame, object, zoom) in the save."""
+        self._stop_autosaver(flush=False)
+        p = self.project
+        if p is not None and (p.path / MANIFEST).exists() and not p.is_dirty:
+            with contextlib.suppress(ProjectError, OSError):
+                p.save()

@@ -1,0 +1,294 @@
+"""File ▸ Export… and File ▸ Import…: a dialog, a background thread, a progress dialog with Cancel.
+
+Exports read a copy of the store (its records are immutable and shared, so the copy is cheap) and
+write through ``core.export``, which builds the output in a hidden temporary sibling and renames it
+into place only when complete: a cancel or an error leaves nothing behind. Imports read into a
+scratch store off the GUI thread; the session then copies it into the real store as one undo step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QProgressDialog,
+    QPushButton,
+    QWidget,
+)
+
+from litlora_desktop.core import export as export_mod
+from litlora_desktop.core.annotations import AnnotationStore, StoreSnapshot
+from litlora_desktop.core.importers import import_annotations
+from litlora_desktop.ui.dialogs import notify
+from litlora_desktop.workers.background import BackgroundTask
+
+# format -> (label, output is a folder, file suffix)
+EXPORT_FORMATS: dict[str, tuple[str, bool, str]] = {
+    "coco": ("COCO instance segmentation, RLE (.json)", False, ".json"),
+    "davis": ("DAVIS / YouTube-VOS palette PNGs (folder)", True, ""),
+    "png": ("One PNG mask per object and frame (folder)", True, ""),
+    "mots": ("MOTS challenge (folder)", True, ""),
+    "yolo": ("YOLO segmentation polygons — lossy (folder)", True, ""),
+    "cvat": ("CVAT for video 1.1 (.xml)", False, ".xml"),
+    "overlay": ("Overlay video (.mp4)", False, ".mp4"),
+}
+IMPORT_FORMATS: dict[str, str] = {
+    "davis": "DAVIS / YouTube-VOS palette PNG folder",
+    "coco": "COCO RLE JSON",
+    "cvat": "CVAT video XML",
+}
+
+
+class ExportDialog(QDialog):
+    """Choose a format and where to write it; the YOLO choice says that it is lossy."""
+
+    def __init__(self, default_base: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.setObjectName("exportDialog")
+        self._base = default_base
+        self.format_box = QComboBox(self)
+        for fmt, (label, _d, _s) in EXPORT_FORMATS.items():
+            self.format_box.addItem(label, fmt)
+        self.path_edit = QLineEdit(self)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        self.note = QLabel(self)
+        self.note.setWordWrap(True)
+        self.note.setObjectName("exportNote")
+        self.overwrite = QCheckBox("Replace the output if it exists", self)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Format", self.format_box)
+        form.addRow("Output", row)
+        form.addRow(self.note)
+        form.addRow(self.overwrite)
+        form.addRow(buttons)
+        self.format_box.currentIndexChanged.connect(self._format_changed)
+        self._format_changed()
+        self.resize(560, self.sizeHint().height())
+
+    @property
+    def fmt(self) -> str:
+        return str(self.format_box.currentData())
+
+    def set_format(self, fmt: str) -> None:
+        self.format_box.setCurrentIndex(self.format_box.findData(fmt))
+
+    def _format_changed(self) -> None:
+        suffix = EXPORT_FORMATS[self.fmt][2]
+        self.path_edit.setText(str(self._base.with_name(f"{self._base.name}_{self.fmt}{suffix}")))
+        notes = {
+            "yolo": "Lossy: " + export_mod.YOLO_LOSSY_WARNING,
+            "overlay": "A video for reviewing: the masks drawn over the frames (not re-importable).",
+            "davis": "One label per pixel: where masks overlap, the later object in the list wins.",
+            "mots": "One label per pixel: where masks overlap, the later object in the list wins.",
+        }
+        self.note.setText(notes.get(self.fmt, "Lossless: masks are written exactly."))
+        self.note.setStyleSheet("color: #e0a040;" if self.fmt == "yolo" else "")
+
+    def _browse(self) -> None:
+        if EXPORT_FORMATS[self.fmt][1]:
+            path, _ = QFileDialog.getSaveFileName(self, "Export into a new folder", self.path_edit.text())
+        else:
+            suffix = EXPORT_FORMATS[self.fmt][2]
+            path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), f"*{suffix}")
+        if path:
+            self.path_edit.setText(path)
+
+
+def copy_store(snap: StoreSnapshot, num_frames: int | None) -> AnnotationStore:
+    """A history-free store holding a snapshot's objects and masks (records are shared, not copied)."""
+    out = AnnotationStore(snap.height, snap.width, num_frames, history_limit=0)
+    for info in snap.objects:
+        out.add_object(info.name, info.color, info.category, obj_id=info.id)
+        if info.hidden:
+            out.update_object(info.id, hidden=True)
+    for oid, recs in snap.masks.items():  # object id -> frame -> record
+        for f, rec in recs.items():
+            out.set_record(f, oid, rec)
+    return out
+
+
+class TransferMixin:
+    """Needs the host's ``session``, ``project``, ``statusBar`` and ``show_problem``."""
+
+    def _init_transfer(self) -> None:
+        self.transfer_task: BackgroundTask | None = None
+        self.transfer_progress: QProgressDialog | None = None
+        self.last_export: Any = None
+        self.last_import: Any = None
+
+    # ------------------------------------------------------------------ export
+    def _export_base(self) -> Path:
+        s = self.session
+        if self.project is not None:
+            return self.project.path.with_suffix("")
+        if s.video_path:
+            return Path(s.video_path).with_suffix("")
+        return Path.home() / (s.source.name if s.source is not None else "export")
+
+    def export_dialog(self) -> ExportDialog | None:
+        if self.session.store is None:
+            self.statusBar().showMessage("Open a video first.", 4000)
+            return None
+        dlg = ExportDialog(self._export_base(), self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(
+            lambda: self.start_export(dlg.fmt, Path(dlg.path_edit.text()), dlg.overwrite.isChecked())
+        )
+        dlg.open()
+        return dlg
+
+    def start_export(self, fmt: str, out: Path, overwrite: bool = False) -> BackgroundTask | None:
+        """Export in a background thread with a progress dialog; the result is reported when done."""
+        s = self.session
+        if s.store is None or self._transfer_busy():
+            return None
+        try:
+            export_mod.check_output(out, EXPORT_FORMATS[fmt][1], overwrite)
+        except export_mod.ExportError as exc:
+            self.show_problem("Cannot export", str(exc))
+            return None
+        snap = s.store.snapshot()
+        n = s.num_frames or None
+        video = s.video_path
+
+        def run(progress: Any, should_cancel: Any) -> export_mod.ExportResult:
+            store = copy_store(snap, n)
+            source = None
+            if fmt == "overlay":  # its own reader: the session's belongs to the model and frame threads
+                if not video:
+                    raise export_mod.ExportError("The overlay video needs the video file.")
+                from litlora_desktop.core.video import VideoSource
+
+                source = VideoSource.open(video)
+            try:
+                kw: dict[str, Any] = {
+                    "progress": progress,
+                    "should_cancel": should_cancel,
+                    "overwrite": overwrite,
+                }
+                if source is None:
+                    kw["num_frames"] = n
+                return export_mod.export(fmt, store, out, source=source, **kw)
+            finally:
+                if source is not None and hasattr(source, "close"):
+                    source.close()
+
+        return self._run_transfer(run, f"Exporting {EXPORT_FORMATS[fmt][0]}…", self._exported, "export")
+
+    def _exported(self, result: export_mod.ExportResult) -> None:
+        self.last_export = result
+        text = f"Exported {result.files} file{'s' if result.files != 1 else ''} to {result.path}."
+        if result.warnings:
+            text += "\n\n" + "\n".join(f"• {w}" for w in result.warnings)
+        self.statusBar().showMessage(f"Exported to {result.path}", 8000)
+        notify(self, "Export finished", text, warning=bool(result.warnings))
+
+    # ------------------------------------------------------------------ import
+    def import_dialog(self) -> None:
+        if self.session.store is None:
+            self.statusBar().showMessage("Open a video first: imported masks belong to its frames.", 4000)
+            return
+        labels = list(IMPORT_FORMATS.values())
+        label, ok = QInputDialog.getItem(self, "Import annotations", "Format", labels, 0, False)
+        if not ok:
+            return
+        fmt = list(IMPORT_FORMATS)[labels.index(label)]
+        if fmt == "davis":
+            path = QFileDialog.getExistingDirectory(self, "Folder of palette PNGs")
+        else:
+            flt = "COCO JSON (*.json)" if fmt == "coco" else "CVAT XML (*.xml)"
+            path, _ = QFileDialog.getOpenFileName(self, "Import annotations", "", flt)
+        if path:
+            self.start_import(Path(path), fmt)
+
+    def start_import(self, path: Path, fmt: str | None = None) -> BackgroundTask | None:
+        """Read annotations off the GUI thread, then add them as one undo step and as mask prompts."""
+        s = self.session
+        if s.store is None or self._transfer_busy():
+            return None
+        h, w, n = s.store.height or s.source.height, s.store.width or s.source.width, s.num_frames
+
+        def run(progress: Any, should_cancel: Any) -> tuple[AnnotationStore, Any]:
+            scratch = AnnotationStore(h, w, n)
+            res = import_annotations(scratch, path, fmt, progress=progress, should_cancel=should_cancel)
+            return scratch, res
+
+        label = f"Import {IMPORT_FORMATS.get(fmt or '', path.name)}"
+        return self._run_transfer(
+            run, f"Importing {path.name}…", lambda r: self._imported(r, label), "import"
+        )
+
+    def _imported(self, result: tuple[AnnotationStore, Any], label: str) -> None:
+        scratch, res = result
+        made = self.session.commit_import(scratch, label)
+        self.last_import = res
+        text = f"Imported {len(made)} object{'s' if len(made) != 1 else ''}, {res.masks} masks."
+        if self.session.model_ready:
+            text += " SAM2 uses them as mask prompts on their frames."
+        self.statusBar().showMessage(text + " Ctrl+Z takes the import back.", 10000)
+        if res.warnings:
+            notify(self, "Import finished", text + "\n\n" + "\n".join(f"• {x}" for x in res.warnings))
+
+    # ------------------------------------------------------------------ plumbing
+    def _transfer_busy(self) -> bool:
+        if self.transfer_task is not None:
+            self.statusBar().showMessage("An export or import is already running.", 4000)
+            return True
+        return False
+
+    def _run_transfer(self, fn: Any, title: str, on_ok: Any, what: str) -> BackgroundTask:
+        task = BackgroundTask(fn, what, self)
+        dlg = QProgressDialog(title, "Cancel", 0, 0, self)
+        dlg.setObjectName(f"{what}Progress")
+        dlg.setWindowTitle(what.capitalize())
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(300)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.canceled.connect(task.cancel)
+        task.progress.connect(lambda done, total: (dlg.setMaximum(max(total, 1)), dlg.setValue(done)))
+        task.succeeded.connect(on_ok)
+        task.failed.connect(lambda exc: self._transfer_failed(what, exc))
+        task.finished.connect(lambda: self._transfer_done(dlg))
+        self.transfer_task, self.transfer_progress = task, dlg
+        return task.start()
+
+    def _transfer_done(self, dlg: QProgressDialog) -> None:
+        self.transfer_task = None
+        self.transfer_progress = None
+        dlg.close()
+        dlg.deleteLater()
+
+    def _transfer_failed(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, export_mod.ExportCancelled):
+            done = "nothing was written" if what == "export" else "nothing was imported"
+            self.statusBar().showMessage(f"{what.capitalize()} cancelled: {done}.", 8000)
+            return
+        self.show_problem(f"{what.capitalize()} failed", str(exc) or exc.__class__.__name__)
+
+    def cancel_transfer(self) -> None:
+        if self.transfer_task is not None:
+            self.transfer_task.cancel()

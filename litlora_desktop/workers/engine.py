@@ -1,0 +1,445 @@
+"""The model side of the app: one ``EngineState`` (tracker, LIT-LoRA, video) driven by ``ModelThread``.
+
+``EngineState`` is plain Python and runs only on the model thread. ``Engine`` is the GUI's handle on
+it: every method queues a job and returns at once; results arrive as callbacks on the GUI thread.
+The GUI never holds a tracker, so it cannot call one by mistake.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from litlora_desktop.core.litlora import RANDOM_DECODER_LORA
+from litlora_desktop.core.model import DownloadCancelled, LoadedModel, ModelLoadError, load_model
+from litlora_desktop.core.tracker import Box, Click, FrameResult, ObjectMask, Tracker
+from litlora_desktop.core.video import FrameSource, VideoSource
+from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
+
+try:  # the LIT-LoRA engine is optional at import time: the app still tracks without it
+    from litlora_desktop.core.litlora import CandidateMask, LitLoRA, LoraSettings, TrainProgress
+except ImportError:  # pragma: no cover - only while the engine is absent from a build
+    LitLoRA = None  # type: ignore[assignment,misc]
+    LoraSettings = None  # type: ignore[assignment,misc]
+    CandidateMask = Any  # type: ignore[assignment,misc]
+    TrainProgress = Any  # type: ignore[assignment,misc]
+
+log = logging.getLogger(__name__)
+
+TINY_RANDOM = "tiny-random"
+"""Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
+
+
+def lora_available() -> bool:
+    return LitLoRA is not None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the user told the tracker on one frame for one object (derived from the store's record)."""
+
+    clicks: tuple[Click, ...] = ()
+    box: Box | None = None
+    mask: np.ndarray | None = field(default=None, compare=False)
+    candidate: Any = field(default=None, compare=False)  # an accepted CandidateMask
+
+    @property
+    def kind(self) -> str:
+        if self.candidate is not None:
+            return "candidate"
+        if self.mask is not None:
+            return "mask"
+        return "clicks" if (self.clicks or self.box is not None) else "none"
+
+
+@dataclass
+class ObjectUpdate:
+    """One object's result on a frame, with what LIT-LoRA made of it."""
+
+    mask: ObjectMask
+    candidates: list[Any] = field(default_factory=list)
+    applied: Any = None  # a CandidateMask auto-applied on this frame
+
+
+@dataclass
+class TrackOutcome:
+    """A tracked frame as the GUI needs it."""
+
+    frame_index: int
+    updates: dict[int, ObjectUpdate]
+    ms: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load_any_model(spec: str, device: str | None, progress: Callable[[int, int], None] | None) -> LoadedModel:
+    """``load_model`` plus the developer id ``tiny-random`` (tests, demos, machines without weights)."""
+    if spec == TINY_RANDOM:
+        from litlora_desktop.core.model import choose_device, random_model, tiny_config
+
+        choice = choose_device(device)
+        try:  # larger initial weights give visible (if meaningless) masks
+            config = tiny_config(64, init_std=0.2)
+        except TypeError:
+            config = tiny_config(64)
+        model = random_model(config, seed=0).to(choice.device)
+        return LoadedModel(model=model, source=TINY_RANDOM, device=choice)
+    return load_model(spec, device=device, progress=progress)
+
+
+class EngineState:
+    """Everything the model thread owns. Never touched from the GUI thread."""
+
+    def __init__(self) -> None:
+        self.loaded: LoadedModel | None = None
+        self.source: FrameSource | None = None
+        self.tracker: Tracker | None = None
+        self.lora: Any = None
+        self.lora_settings: Any = LoraSettings() if LoraSettings is not None else None
+        self.lora_enabled = False
+        self.object_ids: list[int] = []
+
+    # ---------------------------------------------------------------- set-up
+    def set_model(self, loaded: LoadedModel) -> None:
+        self._close_tracker()
+        self.loaded = loaded
+        # torch and transformers leave millions of long-lived objects; a full GC pass over them takes
+        # hundreds of milliseconds with the GIL held, freezing the window. Freezing them (instant)
+        # keeps later collections to what the session itself allocates.
+        gc.freeze()
+        if LoraSettings is not None:  # fresh defaults per model; the user's auto-apply choice stays
+            old, self.lora_settings = self.lora_settings, LoraSettings()
+            self.lora_settings.auto_apply = old.auto_apply
+            self.lora_settings.auto_apply_threshold = old.auto_apply_threshold
+            if loaded.source == TINY_RANDOM:
+                for k, v in RANDOM_DECODER_LORA.items():
+                    setattr(self.lora_settings, k, v)
+        self._make_tracker()
+
+    def set_source(self, source: FrameSource) -> None:
+        self._close_tracker()
+        old, self.source = self.source, source
+        if old is not None and old is not source and hasattr(old, "close"):
+            old.close()
+        self.object_ids = []
+        self._make_tracker()
+
+    def _make_tracker(self) -> None:
+        if self.loaded is None or self.source is None:
+            return
+        self.tracker = Tracker(
+            self.loaded.model, self.source, autocast_dtype=self.loaded.device.autocast_dtype
+        )
+        for oid in self.object_ids:
+            self.tracker.add_object(oid)
+        if LitLoRA is not None:
+            self.lora = LitLoRA(self.tracker, self.lora_settings)
+
+    def _close_tracker(self) -> None:
+        if self.lora is not None:
+            self.lora.close()
+            self.lora = None
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker = None
+
+    def close(self) -> None:
+        self._close_tracker()
+        if self.source is not None and hasattr(self.source, "close"):
+            self.source.close()
+        self.source = None
+
+    # ---------------------------------------------------------------- objects
+    def add_object(self, oid: int) -> None:
+        if oid not in self.object_ids:
+            self.object_ids.append(oid)
+            if self.tracker is not None and oid not in self.tracker.object_ids:
+                self.tracker.add_object(oid)
+
+    def remove_object(self, oid: int) -> None:
+        if oid in self.object_ids:
+            self.object_ids.remove(oid)
+        if self.lora is not None:
+            self.lora.drop_object(oid)
+        if self.tracker is not None and oid in self.tracker.object_ids:
+            self.tracker.remove_object(oid)
+
+    def _need_tracker(self) -> Tracker:
+        if self.tracker is None:
+            if self.loaded is None:
+                raise ModelLoadError("No SAM2 model is loaded: pick one in Settings ▸ Model (Ctrl+,).")
+            raise ModelLoadError("No video is open.")
+        return self.tracker
+
+    # ---------------------------------------------------------------- prompts
+    def prompt(self, oid: int, frame: int, prompt: Prompt, learn: bool) -> ObjectUpdate:
+        """Apply a user prompt; with LIT-LoRA on, a prompt on a tracked frame is also a correction."""
+        tr = self._need_tracker()
+        self.add_object(oid)
+        if prompt.kind == "candidate" and self.lora is not None:
+            res = self.lora.accept(prompt.candidate)
+        elif prompt.kind == "candidate":
+            res = tr.add_mask(oid, frame, prompt.candidate.mask)
+        elif prompt.kind == "mask":
+            res = tr.add_mask(oid, frame, prompt.mask)
+        elif prompt.kind == "clicks":
+            res = tr.add_clicks(oid, frame, list(prompt.clicks), box=prompt.box, replace=True)
+        else:
+            tr.clear_prompts(oid, frame)
+            res = ObjectMask(
+                oid, frame, np.zeros((tr.source.height, tr.source.width), bool), -1.0, "prompted"
+            )
+        if learn and prompt.kind in ("clicks", "mask") and self.lora_enabled and self.lora is not None:
+            # a painted mask is learned exactly as drawn; after clicks, SAM2's corrected mask is the target
+            target = prompt.mask if prompt.kind == "mask" else res.mask
+            self.lora.add_correction(oid, frame, target)
+        return ObjectUpdate(res)
+
+    def sync_prompt(self, oid: int, frame: int, prompt: Prompt) -> None:
+        """Make the tracker's prompt on a frame match the store after an undo or redo."""
+        tr = self.tracker
+        if tr is None:
+            return
+        if oid not in tr.object_ids:
+            return
+        if self.lora is not None and prompt.kind != "candidate":
+            self.lora.undo_accept(oid, frame)  # no-op unless a candidate was accepted on that frame
+        current = tr.prompts(oid).get(frame)
+        if prompt.kind == "none":
+            if current is not None:
+                tr.clear_prompts(oid, frame)
+            if self.lora is not None:
+                self.lora.remove_correction(oid, frame)  # an undone correction is no lesson
+            return
+        if prompt.kind == "clicks" and current is not None and current.mask is None:
+            if tuple(current.clicks) == prompt.clicks and current.box == prompt.box:
+                return
+        self.prompt(oid, frame, prompt, learn=False)
+
+    # ---------------------------------------------------------------- tracking
+    def _needs(self, tr: Tracker, frame: int, reverse: bool) -> list[int]:
+        """Objects to track on ``frame``: prompted, not yet tracked there, and tracked on the frame before."""
+        prev = frame + (1 if reverse else -1)
+        out = []
+        for oid in tr.object_ids:
+            if not tr.prompts(oid):
+                continue
+            done = tr.tracked_frames(oid)
+            if frame not in done and prev in done:
+                out.append(oid)
+        return out
+
+    def track(self, frame: int, reverse: bool = False, force: bool = False) -> TrackOutcome | None:
+        """Track a frame for the objects that need it (all prompted ones with ``force``)."""
+        tr = self.tracker
+        if tr is None or not 0 <= frame < tr.source.num_frames:
+            return None
+        ids = [o for o in tr.object_ids if tr.prompts(o)] if force else self._needs(tr, frame, reverse)
+        if not ids:
+            return None
+        t0 = time.perf_counter()
+        res = tr.track(frame, reverse=reverse, object_ids=ids)
+        return self._outcome(res, (time.perf_counter() - t0) * 1000)
+
+    def _outcome(self, res: FrameResult, ms: float) -> TrackOutcome:
+        out = TrackOutcome(res.frame_index, {}, ms, dict(res.timings))
+        for oid, om in res.masks.items():
+            upd = ObjectUpdate(om)
+            if self.lora is not None and self.lora_enabled and om.kind == "tracked":
+                applied = self.lora.auto_apply(oid, res.frame_index)
+                if applied is not None:
+                    upd.applied = applied
+                else:
+                    upd.candidates = self.lora.candidates(oid, res.frame_index)
+            out.updates[oid] = upd
+        return out
+
+    def propagate(self, start: int, end: int, reverse: bool, job: Job) -> Iterator[TrackOutcome]:
+        tr = self._need_tracker()
+        ids = [o for o in tr.object_ids if tr.prompts(o)]
+        if not ids:
+            return
+        t0 = time.perf_counter()
+        for res in tr.propagate(
+            start, end, reverse=reverse, object_ids=ids, should_cancel=lambda: job.cancelled
+        ):
+            now = time.perf_counter()
+            yield self._outcome(res, (now - t0) * 1000)
+            t0 = time.perf_counter()
+
+    # ---------------------------------------------------------------- LIT-LoRA
+    def train(self, oid: int, job: Job) -> Iterator[Any]:
+        if self.lora is None:
+            return
+        yield from self.lora.train_steps(oid, should_cancel=lambda: job.cancelled)
+
+    def lora_counts(self) -> dict[int, tuple[int, int, int]]:
+        """{object: (samples, adapters, corrections saved)}."""
+        if self.lora is None:
+            return {}
+        return {
+            o: (self.lora.num_samples(o), self.lora.num_adapters(o), self.lora.corrections_saved(o))
+            for o in self.object_ids
+        }
+
+
+class Engine(QObject):
+    """The GUI's asynchronous handle on ``EngineState``; one ``ModelThread`` runs every call."""
+
+    model_loading = Signal(str)
+    model_loaded = Signal(object)  # LoadedModel
+    model_failed = Signal(str)  # user message ("" when the user cancelled)
+    download_progress = Signal(int, int)
+    video_opened = Signal(object)  # FrameSource
+    video_failed = Signal(str, str)  # path, message
+    error = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # The model thread is mostly Python between small torch kernels, so it holds the GIL often;
+        # with the default 5 ms switch interval every Python->Qt->Python transition of a paint could
+        # wait that long. 1 ms keeps the GUI's waits short at a small cost in model throughput.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        self.state = EngineState()
+        self.thread = ModelThread(self)
+        self.thread.busy_changed.connect(self.busy_changed)
+        self.thread.start()
+        self.model_ready = False
+        self._load_job: Job | None = None
+        self._closed = False
+
+    # ---------------------------------------------------------------- plumbing
+    def call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        label: str = "",
+        kind: str = "",
+        background: bool = False,
+        on_result: Callable[[Any], None] | None = None,
+        on_yield: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_done: Callable[[], None] | None = None,
+        pass_job: bool = False,
+    ) -> Job:
+        """Queue ``fn(*args)`` (or ``fn(*args, job)``) on the model thread."""
+
+        def run(job: Job) -> Any:
+            return fn(*args, job) if pass_job else fn(*args)
+
+        job = Job(
+            run,
+            label=label or getattr(fn, "__name__", "job"),
+            priority=Priority.BACKGROUND if background else Priority.INTERACTIVE,
+            kind=kind,
+            on_result=on_result,
+            on_yield=on_yield,
+            on_error=on_error or self._report,
+            on_done=on_done,
+        )
+        return self.thread.submit(job)
+
+    def _report(self, exc: BaseException) -> None:
+        self.error.emit(str(exc) or exc.__class__.__name__)
+
+    def pending(self, kind: str | None = None) -> int:
+        return self.thread.pending(kind)
+
+    def cancel(self, kind: str) -> None:
+        self.thread.cancel_kind(kind)
+
+    def shutdown(self) -> None:
+        """Stop the model thread and free the tracker (blocks until the current step ends)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.thread.stop()
+        self.state.close()
+
+    # ---------------------------------------------------------------- model and video
+    def load_model(self, spec: str, device: str | None = None) -> Job:
+        """Load (maybe download) a model on the model thread; the window stays live meanwhile."""
+        if self._load_job is not None:
+            self._load_job.cancel()
+        cancel = threading.Event()
+
+        def progress(done: int, total: int) -> None:
+            if cancel.is_set():
+                raise DownloadCancelled("Model download cancelled.")
+            self.download_progress.emit(done, total)
+
+        def run(job: Job) -> LoadedModel:
+            if job.cancelled:
+                cancel.set()
+            loaded = load_any_model(spec, device, progress)
+            self.state.set_model(loaded)
+            return loaded
+
+        def ok(loaded: LoadedModel) -> None:
+            self.model_ready = True
+            self.model_loaded.emit(loaded)
+
+        def failed(exc: BaseException) -> None:
+            msg = "" if isinstance(exc, DownloadCancelled) else str(exc)
+            self.model_failed.emit(msg)
+
+        self.model_loading.emit(spec)
+        job = Job(run, label=f"load {spec}", kind="load", on_result=ok, on_error=failed)
+        orig_cancel = job.cancel
+
+        def cancel_all() -> None:
+            cancel.set()
+            orig_cancel()
+
+        job.cancel = cancel_all  # type: ignore[method-assign]
+        self._load_job = job
+        return self.thread.submit(job)
+
+    def set_loaded_model(self, loaded: LoadedModel) -> Job:
+        """Use a model the caller already has (tests, embedding)."""
+        return self.call(
+            self.state.set_model, loaded, label="set model", on_result=lambda _: self._set_ok(loaded)
+        )
+
+    def _set_ok(self, loaded: LoadedModel) -> None:
+        self.model_ready = True
+        self.model_loaded.emit(loaded)
+
+    def open_video(self, path: str) -> Job:
+        def run() -> FrameSource:
+            src = VideoSource.open(path)
+            if src.num_frames <= 0:
+                raise ValueError(f"'{path}' holds no frames.")
+            src.frame(0)  # fail now, with a message, rather than on the first paint
+            self.state.set_source(src)
+            return src
+
+        return self.call(
+            run,
+            label=f"open {path}",
+            kind="open",
+            on_result=self.video_opened.emit,
+            on_error=lambda exc: self.video_failed.emit(path, str(exc) or exc.__class__.__name__),
+        )
+
+    def set_source(self, source: FrameSource) -> Job:
+        return self.call(
+            self.state.set_source,
+            source,
+            label="set source",
+            on_result=lambda _: self.video_opened.emit(source),
+        )
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))

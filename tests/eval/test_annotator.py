@@ -1,0 +1,109 @@
+"""The simulated annotator: where it clicks, how often, and when it paints the ground truth."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from litlora_desktop.core.tracker import Click
+from litlora_desktop.eval.annotator import correct_frame, next_click
+
+
+def blank(shape=(60, 80)) -> np.ndarray:
+    return np.zeros(shape, bool)
+
+
+def rect(m: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:
+    m = m.copy()
+    m[top : top + h, left : left + w] = True
+    return m
+
+
+def test_positive_click_in_the_middle_of_the_largest_missed_region():
+    gt = rect(rect(blank(), 10, 10, 21, 21), 40, 60, 6, 6)  # a 21x21 square and a 6x6 one, both missed
+    c = next_click(blank(), gt)
+    assert c == Click(20.0, 20.0, True)  # the square's centre: farthest from its boundary
+
+
+def test_negative_click_for_a_false_positive_larger_than_the_miss():
+    gt = rect(blank(), 5, 5, 20, 20)
+    pred = rect(gt, 35, 50, 15, 15)  # gt found, plus a 15x15 false region...
+    pred[5:11, 5:11] = False  # ...and a 6x6 miss
+    c = next_click(pred, gt)
+    assert not c.positive
+    assert (c.x, c.y) == (57.0, 42.0)
+
+
+def test_largest_region_wins_over_the_deepest():
+    gt = rect(rect(blank(), 2, 2, 3, 70), 30, 30, 12, 12)  # 3x70 = 210 px strip vs 12x12 = 144 px square
+    c = next_click(blank(), gt)
+    assert c.y == 3.0 and 2 <= c.x < 72  # in the strip, on its middle row
+
+
+def test_click_stays_off_the_frame_edge():
+    gt = rect(blank(), 0, 0, 9, 80)  # a band along the top edge: the edge counts as the region's boundary
+    c = next_click(blank(), gt)
+    assert c.y == 4.0
+
+
+def test_no_click_when_masks_agree():
+    gt = rect(blank(), 5, 5, 10, 10)
+    assert next_click(gt, gt) is None
+
+
+def _fill_component(gt: np.ndarray):
+    """A fake model: a click adds (positive) or removes (negative) the ground-truth part it lands in."""
+    n, labels = cv2.connectedComponents(gt.astype(np.uint8))
+    state = {"mask": np.zeros_like(gt), "clicks": []}
+
+    def apply(click: Click) -> np.ndarray:
+        state["clicks"].append(click)
+        part = labels == labels[int(click.y), int(click.x)]
+        state["mask"] = state["mask"] | part if click.positive else state["mask"] & ~part
+        return state["mask"]
+
+    return apply, state
+
+
+def test_clicks_until_tau_then_stop():
+    gt = rect(rect(rect(blank(), 2, 2, 20, 20), 30, 40, 10, 10), 50, 5, 5, 5)  # 400, 100, 25 px
+    apply, state = _fill_component(gt)
+    corr = correct_frame(blank(), gt, apply, tau=0.5, max_clicks=3)
+    assert corr.num_clicks == 1 and not corr.used_ground_truth  # the big square alone: IoU 400/525 >= 0.5
+    assert corr.iou == pytest.approx(400 / 525)
+    assert np.array_equal(corr.mask, state["mask"])
+
+
+def test_each_click_aims_at_what_is_still_wrong():
+    gt = rect(rect(rect(blank(), 2, 2, 20, 20), 30, 40, 10, 10), 50, 5, 5, 5)
+    apply, state = _fill_component(gt)
+    corr = correct_frame(blank(), gt, apply, tau=0.99, max_clicks=3)
+    assert corr.num_clicks == 3 and not corr.used_ground_truth and corr.iou == 1.0
+    # biggest first, then the next biggest: each click looks at the model's latest answer
+    assert [(c.x, c.y) for c in corr.clicks] == [(11.0, 11.0), (44.0, 34.0), (7.0, 52.0)]
+
+
+def test_at_most_max_clicks_then_the_ground_truth():
+    gt = rect(blank(), 10, 10, 20, 20)
+    calls = []
+
+    def useless(click: Click) -> np.ndarray:  # a model that ignores clicks
+        calls.append(click)
+        return blank()
+
+    corr = correct_frame(blank(), gt, useless, tau=0.5, max_clicks=3)
+    assert len(calls) == 3 and corr.num_clicks == 3
+    assert corr.used_ground_truth and np.array_equal(corr.mask, gt) and corr.iou == 1.0
+    corr0 = correct_frame(blank(), gt, useless, tau=0.5, max_clicks=0)
+    assert corr0.num_clicks == 0 and corr0.used_ground_truth
+
+
+def test_a_frame_already_good_enough_needs_no_click():
+    gt = rect(blank(), 10, 10, 20, 20)
+
+    def fail(click: Click) -> np.ndarray:
+        raise AssertionError("no click expected")
+
+    corr = correct_frame(gt, gt, fail, tau=0.5)
+    assert corr.num_clicks == 0 and not corr.used_ground_truth

@@ -1,0 +1,83 @@
+"""DAVIS-layout reading: palette/greyscale PNGs, per-object folders, sparse ground truth, clear errors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from litlora_desktop.core.export import encode_indexed_png, voc_palette
+from litlora_desktop.eval.dataset import DatasetError, open_dataset, read_label_png, read_sequence_list
+from litlora_desktop.eval.synthetic_dataset import write_synthetic_dataset
+
+
+def test_palette_png_gives_indices_back_with_its_own_palette(tmp_path):
+    labels = np.zeros((6, 9), np.uint8)
+    labels[1:3, 2:6] = 1
+    labels[4, 7] = 3
+    labels[0, 0] = 255
+    pal = np.random.default_rng(0).permutation(voc_palette())  # not the VOC order: the file's PLTE rules
+    p = tmp_path / "a.png"
+    p.write_bytes(encode_indexed_png(labels, pal))
+    assert np.array_equal(read_label_png(p), labels)
+
+
+def test_greyscale_and_colour_pngs(tmp_path):
+    grey = np.zeros((4, 5), np.uint8)
+    grey[1, 1] = 2
+    cv2.imwrite(str(tmp_path / "g.png"), grey)
+    assert np.array_equal(read_label_png(tmp_path / "g.png"), grey)
+    rgb = voc_palette()[grey]  # a colour PNG without palette: read against the DAVIS colours
+    cv2.imwrite(str(tmp_path / "c.png"), rgb[..., ::-1])
+    assert np.array_equal(read_label_png(tmp_path / "c.png"), grey)
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="damaged"):
+        read_label_png(tmp_path / "bad.png")
+
+
+def test_synthetic_davis_layout_round_trip(tmp_path):
+    names = write_synthetic_dataset(tmp_path, ["occlusion", "split"], num_frames=6, size=(40, 48))
+    seqs = open_dataset(tmp_path)
+    assert [s.name for s in seqs] == sorted(names)
+    occ = next(s for s in seqs if s.name.startswith("occlusion"))
+    assert occ.num_frames == 6 and occ.object_ids() == [1, 2]
+    gt = occ.ground_truth(0, (40, 48))
+    assert set(gt) == {1, 2} and gt[1].dtype == bool and gt[1].any()
+    assert not (gt[1] & gt[2]).any()
+    with pytest.raises(DatasetError, match="resolution"):
+        occ.ground_truth(0, (80, 96))
+
+
+def test_per_object_layout_with_sparse_annotations(tmp_path):
+    write_synthetic_dataset(
+        tmp_path, ["split"], num_frames=9, size=(40, 48), per_object=True, annotate_every=4
+    )
+    (seq,) = open_dataset(tmp_path)
+    assert seq.per_object is not None and seq.object_ids() == [1, 2]
+    assert seq.annotated_frames == [0, 4, 8]
+    assert seq.ground_truth(3) == {}
+    assert set(seq.ground_truth(4)) == {1, 2}
+
+
+def test_davis_resolution_folder_and_sequence_selection(tmp_path):
+    write_synthetic_dataset(tmp_path / "tmp", ["basic", "distractor"], num_frames=3, size=(32, 32))
+    for sub in ("JPEGImages", "Annotations"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / "tmp" / sub).rename(tmp_path / sub / "480p")
+    seqs = open_dataset(tmp_path, ["distractor-1"])
+    assert [s.name for s in seqs] == ["distractor-1"] and "480p" in str(seqs[0].image_dir)
+    (tmp_path / "val.txt").write_text("distractor-1\n\nbasic-0\n")
+    assert read_sequence_list(tmp_path / "val.txt") == ["distractor-1", "basic-0"]
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        open_dataset(tmp_path / "nope")
+    with pytest.raises(DatasetError, match="no JPEGImages"):
+        open_dataset(tmp_path)
+    write_synthetic_dataset(tmp_path, ["basic"], num_frames=2, size=(32, 32))
+    with pytest.raises(DatasetError, match="No annotations for sequence"):
+        open_dataset(tmp_path, ["car-race"])
+    (tmp_path / "Annotations" / "basic-0" / "00099.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match="matches no frame"):
+        open_dataset(tmp_path)
