@@ -37,5 +37,7 @@ def setup(args: argparse.Namespace, num_frames: int):
 
 def describe(choice) -> str:
     dev = choice.device
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
+    name = (
+        torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
+    )
     return f"{choice.label} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

@@ -69,13 +69,19 @@ def main() -> None:
     if per_epoch:
         ep = statistics.median(per_epoch)
         print(f"  per epoch: {ep * 1000:.1f} ms; median epochs run {statistics.median(epochs):.0f}")
-        print(f"  at {args.typical_epochs} epochs (a typical early-stopped correction): {ep * args.typical_epochs:.2f} s")
+        print(
+            f"  at {args.typical_epochs} epochs (a typical early-stopped correction): {ep * args.typical_epochs:.2f} s"
+        )
     print("paper (GPU): ~0.5 s per correction")
     if cands_ms:
-        print(f"candidate: {statistics.median(cands_ms):.1f} ms each{note} (decoder only, single-mask, at video size)")
+        print(
+            f"candidate: {statistics.median(cands_ms):.1f} ms each{note} (decoder only, single-mask, at video size)"
+        )
     if adapter_bytes:
         kib = np.mean(adapter_bytes) / 1024
-        print(f"adapter: {kib:.0f} KiB of parameters, ~{4 * kib:.0f} KiB while training (+ grads, 2 AdamW moments)")
+        print(
+            f"adapter: {kib:.0f} KiB of parameters, ~{4 * kib:.0f} KiB while training (+ grads, 2 AdamW moments)"
+        )
     print(f"samples held: {engine.memory_bytes / 2**20:.0f} MiB for {engine.num_samples(oid)} corrections")
     if choice.device.type == "cuda":
         print(f"peak CUDA memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

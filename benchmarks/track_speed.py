@@ -37,12 +37,16 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in per_part.items()}
     total = sum(med.values())
     print(f"track_speed: {describe(choice)}")
-    print(f"video {source.width}x{source.height}, {args.objects} object(s), {len(per_part['model'])} frames timed")
+    print(
+        f"video {source.width}x{source.height}, {args.objects} object(s), {len(per_part['model'])} frames timed"
+    )
     for k in PARTS:
         print(f"  {k:<12} {med[k]:9.2f} ms/frame (median)")
     print(f"  {'total':<12} {total:9.2f} ms/frame  ({1000 / total:.2f} frames/s)")
     overhead = med["decode"] + med["preprocess"] + med["postprocess"]
-    print(f"ratio (decode + preprocess + postprocess) / model = {overhead / med['model']:.4f}  (target < 0.05)")
+    print(
+        f"ratio (decode + preprocess + postprocess) / model = {overhead / med['model']:.4f}  (target < 0.05)"
+    )
 
 
 if __name__ == "__main__":

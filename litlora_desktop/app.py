@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from litlora_desktop.logs import add_help_actions, autosave_first, log_file, setup_logging
 from litlora_desktop.ui.main_window import MainWindow
+from litlora_desktop.ui.qt_check import qt_binding_problem
 from litlora_desktop.ui.settings import AppSettings
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,11 @@ def run(video: str | None = None, model: str | None = None, device: str | None =
     setup_logging()  # rotating file in the user's log folder; gives a windowed build stdout/stderr
     ensure_streams()
     app = make_application()
+    problem = qt_binding_problem()
+    if problem:  # it would abort mid-session: say so now, before any work exists to lose
+        log.error(problem)
+        QMessageBox.critical(None, "LIT-LoRA Desktop cannot start", problem)
+        return 3
     window = create_window(video, model, device)
     install_excepthook(window)
     add_help_actions(window)

@@ -257,6 +257,7 @@ def _gui_check(sample: Path, timeout_s: float = 60.0) -> str:
 
     from litlora_desktop.app import make_application
     from litlora_desktop.ui.main_window import MainWindow
+    from litlora_desktop.ui.qt_check import qt_binding_problem
     from litlora_desktop.ui.settings import AppSettings
     from litlora_desktop.workers.engine import TINY_RANDOM
 
@@ -264,6 +265,8 @@ def _gui_check(sample: Path, timeout_s: float = 60.0) -> str:
         QSettings.setDefaultFormat(QSettings.Format.IniFormat)
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
         app = make_application([sys.argv[0]])
+        problem = qt_binding_problem()
+        _check(problem is None, str(problem))
         win = MainWindow(AppSettings())
         try:
             _check(not win.windowIcon().isNull(), "the app icon did not load (SVG image plugin missing?)")
