@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from litlora_desktop.core.allocator import malloc_tuned, tune_malloc
 from litlora_desktop.core.model import choose_device, default_config, random_model
 from litlora_desktop.core.synthetic import SyntheticScene, write_video_file
 from litlora_desktop.core.video import VideoSource
@@ -20,11 +21,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=1280)
     p.add_argument("--height", type=int, default=720)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--default-malloc", action="store_true", help="leave glibc's malloc untuned (the app tunes it)"
+    )
     return p
 
 
 def setup(args: argparse.Namespace, num_frames: int):
     """(model, device choice, opened video source, scene) for a benchmark run."""
+    if not args.default_malloc:
+        tune_malloc()  # as the app does at start-up (core/allocator.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     choice = choose_device(args.device)
@@ -40,4 +46,7 @@ def describe(choice) -> str:
     name = (
         torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     )
-    return f"{choice.label} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    malloc = "malloc tuned" if malloc_tuned() else "glibc malloc defaults"
+    return (
+        f"{choice.label} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {malloc}"
+    )

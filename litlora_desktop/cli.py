@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(export_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
+    from litlora_desktop.core.allocator import tune_malloc
+
+    tune_malloc()  # before any worker thread allocates: see core/allocator.py
     if args.self_test:
         from litlora_desktop.selftest import run_self_test
 

@@ -35,6 +35,7 @@ import torch
 from transformers import Sam2VideoModel
 from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
+from litlora_desktop.core.encoder_cache import cache_constant_encodings
 from litlora_desktop.core.preprocess import (
     LABEL_BOX_BOTTOM_RIGHT,
     LABEL_BOX_TOP_LEFT,
@@ -263,6 +264,8 @@ class Tracker:
         model_lock: threading.RLock | None = None,
     ) -> None:
         self.model = model
+        # position encodings are the same on every frame: computed once, shared by every cached frame
+        self._encodings_shared = cache_constant_encodings(model)
         self.source = source
         self.config = model.config
         self.image_size = int(model.config.image_size)
@@ -546,7 +549,8 @@ class Tracker:
         self._sync()
         self._timings["model"] = self._timings.get("model", 0.0) + time.perf_counter() - t0
         vf, vp = list(out.fpn_hidden_states), list(out.fpn_position_encoding)
-        nbytes = sum(t.numel() * t.element_size() for t in (*vf, *vp))
+        per_frame = vf if self._encodings_shared else (*vf, *vp)
+        nbytes = sum(t.numel() * t.element_size() for t in per_frame)
         feats = _Features(vf, vp, nbytes)
         self._features[frame_index] = feats
         while len(self._features) > self.feature_cache_frames:

@@ -42,6 +42,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from litlora_desktop.core.allocator import tune_malloc
 from litlora_desktop.core.litlora import RANDOM_DECODER_LORA, LitLoRA, LoraSettings
 from litlora_desktop.core.tracker import Tracker
 from litlora_desktop.core.video import VideoSource
@@ -385,6 +386,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(model_spec: str, devices: Any, threads: int, lora: dict[str, Any]) -> None:
+    tune_malloc()  # a spawned worker is a new process: the parent's allocator settings are not inherited
     torch.set_num_threads(max(1, threads))
     device = devices.get()
     _WORKER["lora"] = LoraSettings(**lora)

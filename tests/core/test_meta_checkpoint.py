@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from litlora_desktop.core.encoder_cache import cache_constant_encodings
 from litlora_desktop.core.meta_checkpoint import (
     MetaCheckpointError,
     convert_meta_state_dict,
@@ -599,6 +600,7 @@ def test_parity_with_meta_sam2_on_a_tracked_video(tmp_path: Path) -> None:
     path = tmp_path / "sam2.1_hiera_tiny.pt"
     torch.save({"model": predictor.state_dict()}, path)
     model = load_meta_checkpoint(path, image_size=size)
+    assert cache_constant_encodings(model)  # as the app's tracker runs it
 
     frames = synthetic_video(num_frames)
     height, width = frames.shape[1:3]
