@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -198,7 +199,12 @@ def run_self_test(
             return f"candidate mask RLE round trip exact ({int(m.sum())} pixels)"
 
         def window() -> str:
-            return _gui_check(_sample_video(tmp)[0])
+            # A copy: a project the user keeps next to the shipped sample (its autosave offers a
+            # recovery dialog) must neither block this headless check nor be touched by it.
+            own = tmp / "window" / "sample.mp4"
+            own.parent.mkdir()
+            shutil.copyfile(_sample_video(tmp)[0], own)
+            return _gui_check(own)
 
         steps: list[tuple[str, Callable[[], str]]] = [
             ("imports", imports),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,29 @@ def test_bundle_builds_and_passes_its_self_test(tmp_path):
 
     if torch.version.cuda is None:  # a CPU torch: the bundle is ~1 GB; more means something leaked in
         assert int(m.group(1)) < 1400, f"bundle grew to {m.group(1)} MiB"
+
+
+def test_window_check_opens_a_private_copy_of_the_sample(tmp_path, monkeypatch):
+    """A project next to the shipped sample (say, with an autosave that asks "recover?") once hung the
+    headless self-test on a modal dialog; the window step must open its own copy instead."""
+    from litlora_desktop import selftest
+
+    resources = tmp_path / "resources"
+    shutil.copytree(selftest.resources_dir() / "selftest", resources / "selftest")
+    sample = resources / "sample" / "sample.mp4"
+    sample.parent.mkdir(parents=True)
+    shutil.copyfile(selftest._sample_video(tmp_path)[0], sample)
+    (sample.parent / "sample.litlora").mkdir()  # the user's project, which the check must not open
+    monkeypatch.setattr(selftest, "resources_dir", lambda: resources)
+    opened: list[tuple[Path, bytes]] = []
+
+    def fake_check(path):
+        opened.append((Path(path), Path(path).read_bytes()))  # the copy is gone once the test returns
+        return "window checked"
+
+    monkeypatch.setattr(selftest, "_gui_check", fake_check)
+    assert selftest.run_self_test(device="cpu", gui=True, out=lambda _line: None) == 0
+    assert len(opened) == 1
+    path, content = opened[0]
+    assert path.parent != sample.parent
+    assert content == sample.read_bytes()
