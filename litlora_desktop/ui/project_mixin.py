@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from litlora_desktop.core.project import (
     ADAPTERS_DIR,
@@ -40,6 +40,16 @@ from litlora_desktop.workers.background import BackgroundTask
 
 Btn = QMessageBox.StandardButton
 PROJECT_FILES = (MANIFEST, AUTOSAVE)
+
+
+@contextlib.contextmanager
+def busy_cursor() -> Iterator[None]:
+    """A wait cursor for the one read that stays on the GUI thread: it sits between two questions."""
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        yield
+    finally:
+        QApplication.restoreOverrideCursor()
 
 
 def project_folder(path: str | Path) -> Path | None:
@@ -180,7 +190,8 @@ class ProjectMixin:
                 return None
             which = "autosave" if ans == Btn.Yes else "saved"
         try:
-            return Project.open(folder, which)
+            with busy_cursor():  # a 10,000-frame project reads tens of MB of RLE
+                return Project.open(folder, which)
         except ProjectError as exc:
             if not exc.recovery:
                 self.show_problem("Cannot open project", str(exc))
@@ -196,7 +207,8 @@ class ProjectMixin:
             if ans != Btn.Yes:
                 return None
             try:
-                return Project.open(folder, alt)
+                with busy_cursor():
+                    return Project.open(folder, alt)
             except ProjectError as exc2:
                 self.show_problem("Cannot open project", str(exc2))
                 return None

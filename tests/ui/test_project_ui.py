@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from litlora_desktop.core import export as export_mod
 from litlora_desktop.core.annotations import AnnotationStore
@@ -310,3 +310,32 @@ def test_import_davis_adds_masks_as_one_undo_step_and_as_prompts(
     proj = frames_dir.parent / "clip.litlora"
     qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
     assert json.loads((proj / MANIFEST).read_text())["store"]["file"]
+
+
+def test_opening_a_project_shows_a_wait_cursor_and_restores_it(
+    qtbot, open_window, frames_dir, tiny_model, answers, monkeypatch
+):
+    w = open_window(frames_dir, tiny_model)
+    s = w.session
+    a = s.add_object()
+    s.set_user_mask(a, 0, square(10, 30, 10, 30), "Brush")
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    proj = frames_dir.parent / "clip.litlora"
+    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
+    w.close()
+
+    from litlora_desktop.ui import project_mixin
+
+    original = project_mixin.Project.open.__func__
+    cursors = []
+
+    def spy(cls, folder, which="saved"):
+        cur = QApplication.overrideCursor()
+        cursors.append(None if cur is None else cur.shape())
+        return original(cls, folder, which)
+
+    monkeypatch.setattr(project_mixin.Project, "open", classmethod(spy))
+    w2 = open_window(frames_dir, tiny_model)
+    assert cursors == [Qt.CursorShape.WaitCursor]
+    assert QApplication.overrideCursor() is None
+    assert w2.project.loaded_from == "saved"
