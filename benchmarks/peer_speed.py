@@ -48,6 +48,7 @@ from litlora_desktop.core.meta_checkpoint import load_meta_checkpoint  # noqa: E
 from tests.core.test_meta_checkpoint import (  # noqa: E402  (shared with the parity test)
     CLICKS,
     HAS_SAM2,
+    add_meta_prompts,
     build_meta_predictor,
     model_input,
     run_transformers,
@@ -88,13 +89,7 @@ def _run_meta_on_folder(predictor, folder: Path, clicks, on_frame) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         state = predictor.init_state(str(folder))
-    for obj_id, (points, labels) in clicks.items():
-        box = None
-        if labels[:2] == [2, 3]:
-            box, points, labels = [*points[0], *points[1]], points[2:], labels[2:]
-        predictor.add_new_points_or_box(
-            state, frame_idx=0, obj_id=obj_id, points=points or None, labels=labels or None, box=box
-        )
+    add_meta_prompts(predictor, state, clicks)
     for frame_idx, _, _ in predictor.propagate_in_video(state):
         on_frame(frame_idx)
 

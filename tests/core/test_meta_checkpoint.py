@@ -490,6 +490,17 @@ FrameOutputs = dict[tuple[int, int], tuple[torch.Tensor, float]]
 """(frame, object index) -> (low-res mask logits, object score logit)."""
 
 
+def add_meta_prompts(predictor, state, clicks=CLICKS) -> None:
+    """The clicks (and boxes) on frame 0 through Meta's API; shared with benchmarks/peer_speed.py."""
+    for obj_id, (points, labels) in clicks.items():
+        box = None
+        if labels[:2] == [2, 3]:  # Meta takes a box through its own argument
+            box, points, labels = [*points[0], *points[1]], points[2:], labels[2:]
+        predictor.add_new_points_or_box(
+            state, frame_idx=0, obj_id=obj_id, points=points or None, labels=labels or None, box=box
+        )
+
+
 def run_meta(
     predictor, pixels: torch.Tensor, height: int, width: int, clicks=CLICKS, on_frame=None
 ) -> FrameOutputs:
@@ -498,13 +509,7 @@ def run_meta(
         warnings.simplefilter("ignore")
         os.environ.setdefault("TQDM_DISABLE", "1")
         state = predictor.init_state("synthetic")
-    for obj_id, (points, labels) in clicks.items():
-        box = None
-        if labels[:2] == [2, 3]:  # Meta takes a box through its own argument
-            box, points, labels = [*points[0], *points[1]], points[2:], labels[2:]
-        predictor.add_new_points_or_box(
-            state, frame_idx=0, obj_id=obj_id, points=points or None, labels=labels or None, box=box
-        )
+    add_meta_prompts(predictor, state, clicks)
     out: FrameOutputs = {}
     for frame_idx, _, _ in predictor.propagate_in_video(state):
         for obj_idx in range(len(clicks)):
