@@ -5,6 +5,10 @@ when everything is written, so a cancel or an error never leaves a half-written 
 training script might pick it up. Each takes ``progress(done, total)`` and ``should_cancel()``
 so a worker can drive it from a background thread; a cancel raises :class:`ExportCancelled`.
 
+An export never replaces what it was made from: :func:`check_not_protected` refuses an output that is,
+contains or lies inside the project folder (its saves, backup and autosave) or the project's video
+(or frames folder); the GUI and the CLI call it with :func:`protected_paths` before exporting.
+
 Overlapping masks: formats with one label per pixel (DAVIS, MOTS) resolve overlaps by object
 order — a later object in the object list covers an earlier one — and say so in a warning.
 """
@@ -20,7 +24,7 @@ import shutil
 import struct
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +117,52 @@ def check_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False) 
     if not out.parent.is_dir():
         raise ExportError(f"The folder {out.parent} does not exist.")
     return out
+
+
+def protected_paths(project: Any = None, *videos: str | os.PathLike | None) -> list[Path]:
+    """What an export must never replace: ``project``'s folder (a ``core.project.Project``: its saves,
+    backup, autosave and adapters) and its video or frames folder, plus any other ``videos``."""
+    out: list[Path] = []
+    if project is not None:
+        out.append(Path(project.path))
+        found = project.resolve_video_path()
+        if found is not None:
+            out.append(found)
+        if project.video is not None:
+            out += [Path(project.video.absolute), Path(project.path) / project.video.path]
+    out += [Path(v) for v in videos if v]
+    return out
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:  # case-insensitive file systems, and two spellings of one folder
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_protected(out: str | os.PathLike, protected: Iterable[str | os.PathLike | None]) -> None:
+    """Refuse an output that is, contains or lies inside one of ``protected`` (symlinks and relative
+    paths resolved): the export would replace it, or be written into it."""
+    o = Path(out).resolve()
+    for p in protected:
+        if p is None:
+            continue
+        q = Path(p).resolve()
+        if _same(o, q):
+            how = "is"
+        elif any(_same(a, q) for a in o.parents):
+            how = "lies inside"
+        elif any(_same(o, b) for b in q.parents):
+            how = "contains"
+        else:
+            continue
+        raise ExportError(
+            f"Cannot export to {out}: it {how} {q}, part of the project or its video, which an export "
+            "must never replace. Choose an output outside the project folder and the video."
+        )
 
 
 def _remove(p: Path) -> None:
@@ -690,6 +740,11 @@ def export_main(argv: list[str]) -> int:
         if exc.recovery:
             print(f"hint: try --state {exc.recovery[0]}", file=err)
         return 2
+    try:
+        check_not_protected(args.out, protected_paths(project, args.video))
+    except ExportError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
     source = None
     if args.fmt == "overlay":
         source = _open_video(project, args.video)
@@ -698,7 +753,9 @@ def export_main(argv: list[str]) -> int:
             return 2
     progress = None if args.quiet else _cli_progress(err)
     try:
-        result = export(args.fmt, project.store, args.out, source=source, progress=progress)
+        result = export(
+            args.fmt, project.store, args.out, source=source, progress=progress, overwrite=args.overwrite
+        )
     except KeyboardInterrupt:
         print("\ncancelled: nothing was written", file=err)
         return 130

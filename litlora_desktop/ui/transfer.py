@@ -2,7 +2,8 @@
 
 Exports read a copy of the store (its records are immutable and shared, so the copy is cheap) and
 write through ``core.export``, which builds the output in a hidden temporary sibling and renames it
-into place only when complete: a cancel or an error leaves nothing behind. Imports read into a
+into place only when complete: a cancel or an error leaves nothing behind. An output that is, holds
+or lies inside the open project or its video is refused before anything runs. Imports read into a
 scratch store off the GUI thread; the session then copies it into the real store as one undo step.
 """
 
@@ -166,6 +167,7 @@ class TransferMixin:
         if s.store is None or self._transfer_busy():
             return None
         try:
+            export_mod.check_not_protected(out, export_mod.protected_paths(self.project, s.video_path))
             export_mod.check_output(out, EXPORT_FORMATS[fmt][1], overwrite)
         except export_mod.ExportError as exc:
             self.show_problem("Cannot export", str(exc))

@@ -14,6 +14,7 @@ from litlora_desktop.core.export import (
     YOLO_LOSSY_WARNING,
     ExportCancelled,
     ExportError,
+    check_not_protected,
     cvat_rle,
     encode_indexed_png,
     export,
@@ -25,6 +26,7 @@ from litlora_desktop.core.export import (
     export_overlay,
     export_png,
     export_yolo,
+    protected_paths,
     voc_palette,
 )
 from litlora_desktop.core.importers import (
@@ -433,3 +435,112 @@ def test_cli_overlay_uses_the_project_video(store, tmp_path, capsys):
         capsys.readouterr().err
     )
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == N
+
+
+def _tree(folder):
+    """Every file under ``folder`` with its content."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _write_video(path):
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (W, H))
+    for k in range(N):
+        wr.write(FakeVideo().frame(k))
+    wr.release()
+
+
+def test_protected_paths_refuse_the_project_its_video_and_what_holds_them(store, tmp_path, monkeypatch):
+    """Issue 11: an export onto the project folder or the video replaced them."""
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for k in range(N):
+        cv2.imwrite(str(frames / f"{k:05d}.png"), FakeVideo().frame(k))
+    proj = Project(tmp_path / "clip.litlora", store)
+    proj.set_video(frames)
+    proj.save()
+    prot = protected_paths(proj)
+    assert {proj.path.resolve(), frames.resolve()} <= {p.resolve() for p in prot}
+    link = tmp_path / "link"
+    link.symlink_to(proj.path, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    refused = [
+        proj.path,  # is the project
+        proj.path / "project.backup.json",  # a backup inside it
+        proj.path / "data",
+        proj.path / "new-export",  # would be written into it
+        tmp_path,  # contains both
+        frames,  # the video (a frames folder)
+        frames / "00003.png",
+        link,  # a symlink to the project
+        link / "out.json",
+        "clip.litlora",  # relative
+        "clip/../clip.litlora/x",
+    ]
+    for out in refused:
+        with pytest.raises(ExportError, match="never replace"):
+            check_not_protected(out, prot)
+    for out in (tmp_path / "clip_png", tmp_path / "clip.litlora_png", "clip.json", tmp_path / "x" / "y"):
+        check_not_protected(out, prot)  # siblings are fine
+    check_not_protected(proj.path, [None])
+
+
+def test_cli_refuses_to_export_onto_the_project_or_its_video(store, tmp_path, capsys):
+    video = tmp_path / "clip.mp4"
+    _write_video(video)
+    proj = Project(tmp_path / "clip.litlora", store)
+    proj.set_video(video)
+    proj.save()
+    proj.store.set_mask(7, 1, ellipse(20, 20, 3, 3), "user")
+    proj.save()  # a backup
+    proj.write_autosave(force=True)
+    before, video_bytes = _tree(proj.path), video.read_bytes()
+    link = tmp_path / "link.litlora"
+    link.symlink_to(proj.path, target_is_directory=True)
+    cases = [
+        ("png", proj.path),
+        ("davis", proj.path / "data"),
+        ("coco", proj.path / "project.backup.json"),
+        ("yolo", tmp_path),
+        ("png", link),
+        ("overlay", video),
+    ]
+    for fmt, out in cases:
+        code = export_main([str(proj.path), "--format", fmt, "--out", str(out), "--overwrite", "-q"])
+        assert code == 2, (fmt, out)
+        assert _tree(proj.path) == before and video.read_bytes() == video_bytes
+    err = capsys.readouterr().err
+    assert err.count("never replace") == len(cases) and "Traceback" not in err
+    # the overlay's --video is protected too
+    other = tmp_path / "other.mp4"
+    _write_video(other)
+    other_bytes = other.read_bytes()
+    assert (
+        export_main([str(proj.path), "-f", "overlay", "--video", str(other), "-o", str(other), "--overwrite"])
+        == 2
+    )
+    assert other.read_bytes() == other_bytes
+
+
+def test_cli_overwrite_replaces_an_existing_output_only_when_asked(store, tmp_path, capsys):
+    """Issue 11: --overwrite was parsed but ignored."""
+    proj = Project(tmp_path / "p.litlora", store)
+    proj.save()
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    out = out_dir / "a.json"
+    out.write_text("an older export")
+    args = [str(proj.path), "--format", "coco", "--out", str(out), "-q"]
+    assert export_main(args) == 1
+    assert out.read_text() == "an older export" and "already exists" in capsys.readouterr().err
+    assert export_main([*args, "--overwrite"]) == 0, capsys.readouterr().err
+    assert len(COCO(str(out)).anns) == 18
+    assert [p.name for p in out_dir.iterdir()] == ["a.json"]  # replaced in place: no temp files left
+    # a folder format too
+    folder = out_dir / "masks"
+    folder.mkdir()
+    (folder / "stale.png").write_bytes(b"old")
+    assert export_main([str(proj.path), "-f", "png", "-o", str(folder), "-q"]) == 1
+    assert (folder / "stale.png").read_bytes() == b"old"
+    assert export_main([str(proj.path), "-f", "png", "-o", str(folder), "-q", "--overwrite"]) == 0
+    assert not (folder / "stale.png").exists() and any(folder.rglob("*.png"))
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.json", "masks"]
