@@ -3,7 +3,8 @@
 Layout of ``<name>.litlora/``::
 
     project.json          manifest of the explicit save (schema_version, video, settings, UI state)
-    project.backup.json   the previous good manifest (a save never destroys the one before it)
+    project.backup.json   the previous good manifest (a save never destroys the one before it);
+                          only an explicit save that holds new data replaces it, never an automatic one
     autosave.json         manifest written by the autosaver, separate from the explicit save
     data/store-<id>.json  the annotation store (RLE masks, objects, undo history), one per state
     adapters/             reserved for LIT-LoRA adapters (the engine writes there)
@@ -17,6 +18,10 @@ damaged some other way is detected and reported rather than half-loaded.
 
 Only one process should write a project at a time; within a process a lock serializes the
 autosaver thread and explicit saves.
+
+A project opened ``read_only`` (the GUI does this when its video no longer fits the masks) never
+writes into its folder: save, autosave and garbage collection raise or do nothing there, and only
+:meth:`Project.save_as` into another folder saves its work (the project then lives there).
 """
 
 from __future__ import annotations
@@ -329,6 +334,9 @@ class Project:
 
     ``extras`` holds JSON data that other subsystems keep with the project (tracker prompts,
     adapter metadata), each under its own key.
+
+    ``read_only``: nothing is ever written into ``path`` (see the module docstring); a successful
+    :meth:`save_as` into another folder clears it.
     """
 
     def __init__(
@@ -339,8 +347,10 @@ class Project:
         settings: dict[str, Any] | None = None,
         ui_state: UIState | None = None,
         extras: dict[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = _project_dir(path)
+        self.read_only = read_only
         self.store = store if store is not None else AnnotationStore()
         self.video = video
         self.settings: dict[str, Any] = settings or {}
@@ -527,13 +537,20 @@ class Project:
         return found
 
     # ----------------------------------------------------------------- saving
-    def save(self) -> None:
-        """Explicit save; the previous good save is kept as ``project.backup.json``."""
-        self._write(MANIFEST)
+    def save(self, rotate_backup: bool = True) -> None:
+        """Explicit save; the previous good save is kept as ``project.backup.json``.
+
+        The backup is replaced only when the save it would keep holds other data than the new one
+        (a repeated Ctrl+S keeps the older backup). ``rotate_backup=False`` (a save the user did
+        not ask for, such as keeping the view on quitting) never touches the backup.
+        """
+        self._write(MANIFEST, rotate_backup=rotate_backup)
 
     def save_as(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Save to a new project folder (adapters are copied); this project then lives there."""
         new = _project_dir(path)
+        if self.read_only and self.path.resolve() in (new.resolve(), *new.resolve().parents):
+            self._refuse_if_read_only()  # not into the read-only folder, nor into a folder inside it
         if new.resolve() == self.path.resolve():
             return self.save()
         if (new / MANIFEST).exists() and not overwrite:
@@ -541,30 +558,42 @@ class Project:
         with self._lock:
             new.mkdir(parents=True, exist_ok=True)
             src_adapters = self.path / ADAPTERS_DIR
-            if src_adapters.is_dir():
+            if src_adapters.is_dir() and not self.read_only:  # a read-only one's are not this work's
                 shutil.copytree(src_adapters, new / ADAPTERS_DIR, dirs_exist_ok=True)
-            old = self.path
-            self.path = new
+            old, old_ro, old_video = self.path, self.read_only, self.video and self.video.path
+            self.path, self.read_only = new, False
             if self.video is not None:
                 self.video.path = self._stored_path(Path(self.video.absolute))
             try:
                 self._sequence = max(self._sequence, *_all_sequences(new))
                 self._write(MANIFEST)
             except BaseException:
-                self.path = old
+                self.path, self.read_only = old, old_ro
+                if self.video is not None and old_video is not None:
+                    self.video.path = old_video
                 raise
 
     def write_autosave(self, force: bool = False) -> bool:
         """Write the autosave state if anything changed since the last save/autosave."""
         with self._lock:
+            self._refuse_if_read_only()
             key = self._state_key()
             if not force and (key == self._autosaved or key == self._saved):
                 return False
             self._write(AUTOSAVE)
             return True
 
-    def _write(self, manifest_name: str) -> None:
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise ProjectError(
+                f"{self.path} is open read-only and is never written to: save this work into "
+                "another folder (Save project as…).",
+                self.path,
+            )
+
+    def _write(self, manifest_name: str, rotate_backup: bool = True) -> None:
         with self._lock:
+            self._refuse_if_read_only()
             key = self._state_key()
             snap = self.store.snapshot()
             (self.path / DATA_DIR).mkdir(parents=True, exist_ok=True)
@@ -592,15 +621,22 @@ class Project:
             }
             data = _json_bytes(manifest, indent=1)
             target = self.path / manifest_name
-            if manifest_name == MANIFEST and target.exists():
-                with contextlib.suppress(ProjectError, OSError):
-                    _read_manifest(self.path, MANIFEST, check_store=True)  # back up only a good save
-                    atomic_write_bytes(self.path / BACKUP, (self.path / MANIFEST).read_bytes())
+            if manifest_name == MANIFEST and rotate_backup and target.exists():
+                self._rotate_backup(json.loads(data))
             atomic_write_bytes(target, data)
             if manifest_name == MANIFEST:
                 self._saved = (snap.revision, key[1])
             self._autosaved = (snap.revision, key[1])
             self._collect_garbage()
+
+    def _rotate_backup(self, new: dict[str, Any]) -> None:
+        """Keep the current save as the backup, unless it is damaged or holds what ``new`` holds
+        (then replacing the backup would throw an older good state away for nothing)."""
+        with contextlib.suppress(ProjectError, OSError):
+            current = _read_manifest(self.path, MANIFEST, check_store=True)  # back up only a good save
+            if _content(current) == _content(new) and _is_good(self.path, BACKUP):
+                return
+            atomic_write_bytes(self.path / BACKUP, (self.path / MANIFEST).read_bytes())
 
     def _video_json(self) -> dict[str, Any]:
         assert self.video is not None
@@ -621,10 +657,25 @@ class Project:
                     p.unlink()
 
     def discard_autosave(self) -> None:
-        """Forget the autosave (e.g. the user chose not to recover it)."""
+        """Forget the autosave (e.g. the user chose not to recover it); never in a read-only project."""
+        if self.read_only:
+            return
         with self._lock, contextlib.suppress(FileNotFoundError):
             (self.path / AUTOSAVE).unlink()
             self._collect_garbage()
+
+
+def _content(m: dict[str, Any]) -> tuple[Any, ...]:
+    """What a manifest saves, without when or where the user was looking."""
+    return (m["store"]["sha256"], m.get("video"), m.get("settings"), m.get("extras"))
+
+
+def _is_good(folder: Path, fname: str) -> bool:
+    try:
+        _read_manifest(folder, fname, check_store=True)
+    except ProjectError:
+        return False
+    return True
 
 
 def _all_sequences(folder: Path) -> list[int]:

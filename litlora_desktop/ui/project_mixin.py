@@ -8,6 +8,11 @@ crash, and is offered back on the next open); Save writes ``project.json``.
 
 Nothing here writes on the GUI thread except on quitting: LIT-LoRA adapters are saved by the model
 thread (it owns them), then the store by a ``BackgroundTask``; the autosaver has its own thread.
+
+A project whose video no longer fits its masks (another resolution) opens *read-only*: the video
+gets new, empty annotations in a detached project that is never written into the project's folder
+(no autosave, no save, no backup rotation, no garbage collection there). Save asks for another
+folder; once saved there, the work lives there like any project.
 """
 
 from __future__ import annotations
@@ -62,6 +67,12 @@ def project_folder(path: str | Path) -> Path | None:
     return None
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it (symlinks and relative paths resolved)."""
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
+
+
 class _Relay(QObject):
     """Carries the autosaver's callbacks (its own thread) to the GUI thread."""
 
@@ -101,14 +112,14 @@ class ProjectMixin:
             return False
         if p is None:  # a clip opened without a file (embedding, tests): nothing to save it to
             return False
-        if p.loaded_from == "new" and not (p.path / MANIFEST).exists():
-            return store.revision != self._open_revision
+        if p.read_only or (p.loaded_from == "new" and not (p.path / MANIFEST).exists()):
+            return store.revision != self._open_revision  # nothing of it is on disk yet
         return p.is_dirty
 
     def _refresh_title(self) -> None:
         p, s = self.project, self.session
         if p is not None:
-            name = p.name
+            name = p.name + (" (read-only)" if p.read_only else "")
         elif s.video_path or s.source is not None:
             name = Path(s.video_path or s.source.name).name
         else:
@@ -249,8 +260,8 @@ class ProjectMixin:
         if project is None:
             self._refresh_title()
             return
-        if project.store is not store:  # the video did not fit the project: a new one at that path
-            project.store = store
+        if project.store is not store or self.session.store_mismatch is not None:
+            project = self.project = self._detached(project, store)
         path = self.session.video_path
         self.session.engine.call(
             check_video,
@@ -267,6 +278,19 @@ class ProjectMixin:
             self._pending_view = (ui.zoom, ui.center)
             QTimer.singleShot(0, lambda: self._resume(project, ui))
         self._refresh_title()
+
+    def _detached(self, project: Project, store: Any) -> Project:
+        """The video does not fit ``project``: the user's project stays untouched, read-only; the video
+        gets new, empty annotations in a project that can only be saved into another folder."""
+        why = self.session.store_mismatch or "The project's masks do not fit this video."
+        self.show_problem(
+            "Video does not fit the project",
+            f"{why}\n\nThe project {project.path} was not changed and will not be: it is open read-only "
+            "and nothing is written into its folder (not even an autosave). This video starts with new, "
+            "empty annotations. To keep work you do now, save it into another folder with "
+            "File ▸ Save project as… (Ctrl+S asks where).",
+        )
+        return Project(project.path, store, read_only=True)
 
     def _resume(self, project: Project, ui: UIState) -> None:
         if project is not self.project:
@@ -301,6 +325,9 @@ class ProjectMixin:
                 project.video.fingerprint = res.actual
             if res is not None and res.status == "moved":
                 self.statusBar().showMessage(f"{res.message} The project now points there.", 8000)
+        if project.read_only:  # its folder is never written: no autosave until it is saved elsewhere
+            self._refresh_title()
+            return
         self.autosaver = Autosaver.for_project(
             project,
             delay=2.0,
@@ -320,7 +347,7 @@ class ProjectMixin:
     # ================================================================== saving
     def save_project(self, then: Callable[[], None] | None = None) -> None:
         """Ctrl+S: adapters (model thread), then the store (background thread)."""
-        if self.project is None:
+        if self.project is None or self.project.read_only:  # read-only: ask for another folder
             self.save_project_as(then)
             return
         project = self.project
@@ -330,11 +357,13 @@ class ProjectMixin:
         s = self.session
         if s.store is None:
             return
-        start = (
-            str(self.project.path)
-            if self.project is not None
-            else str(default_project_path(s.video_path or Path.home() / "untitled"))
-        )
+        p = self.project
+        if p is not None and p.read_only:  # suggest a sibling: its own folder is refused
+            start = str(p.path.with_name(f"{p.name}-{s.store.width}x{s.store.height}{PROJECT_SUFFIX}"))
+        elif p is not None:
+            start = str(p.path)
+        else:
+            start = str(default_project_path(s.video_path or Path.home() / "untitled"))
         path, _ = QFileDialog.getSaveFileName(
             self,
             "Save project as",
@@ -351,6 +380,14 @@ class ProjectMixin:
 
     def save_to(self, target: Path, then: Callable[[], None] | None = None) -> None:
         """Save As without the file dialog (asks before replacing another project)."""
+        ro = self.project if self.project is not None and self.project.read_only else None
+        if ro is not None and _inside(target, ro.path):
+            self.show_problem(
+                "Choose another folder",
+                f"{ro.path} is open read-only (this video does not fit it) and is never written to. "
+                "Save this work into another folder.",
+            )
+            return
         overwrite = False
         if (target / MANIFEST).exists() and (
             self.project is None or target.resolve() != self.project.path.resolve()
@@ -370,15 +407,23 @@ class ProjectMixin:
             if self.session.video_path:
                 project.set_video(self.session.video_path)
             self.project = project
-        self._write(project, lambda: project.save_as(target, overwrite=overwrite), then)
+        # a read-only project's adapters go straight to the new folder, not into its own
+        adapters = target / ADAPTERS_DIR if project.read_only else None
+        self._write(project, lambda: project.save_as(target, overwrite=overwrite), then, adapters)
 
-    def _write(self, project: Project, write: Callable[[], None], then: Callable[[], None] | None) -> None:
+    def _write(
+        self,
+        project: Project,
+        write: Callable[[], None],
+        then: Callable[[], None] | None,
+        adapters: Path | None = None,
+    ) -> None:
         if self._save_task is not None:
             self.statusBar().showMessage("Already saving…", 3000)
             return
         self._remember_view()
         self.statusBar().showMessage(f"Saving {project.name}…")
-        adapters = project.path / ADAPTERS_DIR
+        adapters = adapters or project.path / ADAPTERS_DIR
 
         def run(_progress: Any, _cancel: Any) -> None:
             write()
@@ -408,7 +453,7 @@ class ProjectMixin:
     def _saved(self, project: Project, then: Callable[[], None] | None) -> None:
         self.session.adapters_folder = project.path / ADAPTERS_DIR
         self.statusBar().showMessage(f"Saved {project.path}", 5000)
-        if self.autosaver is None and project is self.project:
+        if self.autosaver is None and project is self.project and not project.read_only:
             self.autosaver = Autosaver.for_project(
                 project, on_saved=self._relay.saved.emit, on_error=lambda e: self._relay.failed.emit(str(e))
             )
@@ -441,6 +486,10 @@ class ProjectMixin:
         self._stop_autosaver(flush=False)
         p = self.project
         if p is None:
+            return
+        if p.read_only:  # its folder holds the user's project, autosave included: leave it alone
+            self._open_revision = self.session.store.revision if self.session.store is not None else 0
+            self.project = None
             return
         p.discard_autosave()
         if not (p.path / MANIFEST).exists():  # a project that was never saved leaves nothing behind
@@ -479,6 +528,6 @@ class ProjectMixin:
         """Quitting with nothing unsaved: keep where the user was (frame, object, zoom) in the save."""
         self._stop_autosaver(flush=False)
         p = self.project
-        if p is not None and (p.path / MANIFEST).exists() and not p.is_dirty:
+        if p is not None and not p.read_only and (p.path / MANIFEST).exists() and not p.is_dirty:
             with contextlib.suppress(ProjectError, OSError):
-                p.save()
+                p.save(rotate_backup=False)  # not asked for by the user: the backup stays as it was

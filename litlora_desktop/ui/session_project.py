@@ -6,6 +6,9 @@ back when a project is reopened or annotations are imported: every object of the
 prompt* per frame whose record came from the user, from an accepted or auto-applied LoRA candidate, or
 from an import (``_prompt_for``); frames SAM2 tracked are not prompts and are not re-seeded. Clicks are
 not replayed: the stored mask is exactly what the user ended with, so it is the prompt.
+
+A saved store whose masks do not fit the video (another resolution) is not used: the video opens with a
+new, empty store and ``store_mismatch`` says why; the window then keeps the project read-only.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ class ProjectSessionMixin:
 
     def _init_project(self) -> None:
         self._next_store: AnnotationStore | None = None
+        self.store_mismatch: str | None = (
+            None  # why the last store given to open_video_with_store was not used
+        )
         self.adapters_folder: Path | None = None  # adapters to load into each new tracker
         self.seeded: dict[int, list[int]] = {}  # object -> frames given to the tracker as mask prompts
 
@@ -39,16 +45,17 @@ class ProjectSessionMixin:
 
     def _take_next_store(self, source: FrameSource) -> AnnotationStore | None:
         store, self._next_store = self._next_store, None
+        self.store_mismatch = None
         if store is None:
             self.adapters_folder = None
             return None
         if store.height is None:
             store.height, store.width = int(source.height), int(source.width)
         if (store.height, store.width) != (int(source.height), int(source.width)):
-            self.problem.emit(
-                "Video does not fit the project",
+            # the host (the window's project) tells the user; that store's project must stay untouched
+            self.store_mismatch = (
                 f"The project's masks are {store.width}×{store.height} but the video is "
-                f"{source.width}×{source.height}: a new, empty project is used for it.",
+                f"{source.width}×{source.height}."
             )
             self.adapters_folder = None
             return None

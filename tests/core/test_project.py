@@ -235,6 +235,76 @@ def test_save_as_copies_adapters_and_rebases_video_path(tmp_path, video):
         Project.create(new)
 
 
+def _folder_bytes(folder):
+    """Every file under ``folder`` with its content: what "left untouched" means."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_save_that_keeps_the_view_never_replaces_the_backup(tmp_path, video):
+    """Issue 11: an automatic save (the quit-time one that keeps the view) rotated the backup away."""
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    first = proj.store.mask_count()
+    proj.store.set_mask(9, 1, blob(20, 20), "user")
+    proj.save()
+    folder = proj.path
+    backup = (folder / BACKUP).read_bytes()
+    # the quit-time save writes the view, never the backup
+    proj.update_ui_state(frame=5)
+    proj.save(rotate_backup=False)
+    assert (folder / BACKUP).read_bytes() == backup
+    assert Project.open(folder).ui_state.frame == 5
+    # an explicit save with nothing new in it does not throw the one good backup away either
+    for _ in range(3):
+        proj.save()
+    assert (folder / BACKUP).read_bytes() == backup
+    assert Project.open(folder, "backup").store.mask_count() == first
+    # ... while a save with new data keeps the save before it, as always
+    proj.store.set_mask(10, 1, blob(20, 20), "user")
+    proj.save()
+    assert Project.open(folder, "backup").store.mask_count() == first + 1
+    assert Project.open(folder).store.mask_count() == first + 2
+
+
+def test_a_read_only_project_never_writes_into_its_folder(tmp_path, video):
+    """Issue 11: a project opened detached (its video no longer fits) must never be written."""
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    proj.store.set_mask(9, 1, blob(20, 20), "user")
+    proj.save()
+    proj.store.set_mask(10, 1, blob(20, 20), "user")
+    proj.write_autosave()
+    (proj.adapters_dir / "old-adapter.safetensors").write_bytes(b"w")
+    folder = proj.path
+    before = _folder_bytes(folder)
+
+    ro = Project.open(folder)
+    ro.read_only = True
+    ro.store.set_mask(11, 1, blob(20, 20), "user")
+    ro.update_ui_state(frame=4)
+    for write in (
+        ro.save,
+        lambda: ro.save(rotate_backup=False),
+        ro.write_autosave,
+        lambda: ro.save_as(folder),
+        lambda: ro.save_as(folder / "data" / "inside.litlora"),  # nor into a folder inside it
+    ):
+        with pytest.raises(ProjectError, match="read-only"):
+            write()
+    ro.discard_autosave()  # the autosave in the folder is the user's: it stays
+    assert _folder_bytes(folder) == before
+
+    # Save As into another folder works; the project lives there and is writable again
+    new = tmp_path / "elsewhere.litlora"
+    ro.save_as(new)
+    assert ro.path == new and not ro.read_only
+    assert Project.open(new).store.get_record(11, 1) is not None
+    assert not (new / "adapters" / "old-adapter.safetensors").exists()  # not this work's adapters
+    ro.store.set_mask(0, 1, blob(5, 5), "user")
+    ro.save()
+    assert _folder_bytes(folder) == before
+
+
 # ----------------------------------------------------------------------------- autosaver
 def test_autosaver_debounces_and_flushes():
     calls = []

@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from litlora_desktop.core import export as export_mod
 from litlora_desktop.core.annotations import AnnotationStore
-from litlora_desktop.core.project import AUTOSAVE, MANIFEST, Project
+from litlora_desktop.core.project import AUTOSAVE, BACKUP, MANIFEST, Project
 from litlora_desktop.core.video import VideoSource
 from tests.model_fixtures import moving_squares
 from tests.ui.conftest import make_loaded
@@ -56,7 +56,7 @@ def open_window(qtbot):
 
     made = []
 
-    def make(path: Path, model=None):
+    def make(path: Path, model=None, ready=None):
         s = AppSettings()
         s.set("track/suspect_threshold", 0.0)
         w = MainWindow(s)  # not qtbot.addWidget: its closing would come after the dialogs' patches are gone
@@ -67,8 +67,9 @@ def open_window(qtbot):
             w.use_model(make_loaded(model))
             qtbot.waitUntil(lambda: w.session.model_ready, timeout=10_000)
         w.open_path(str(path))
+        done = ready or (lambda w: w.autosaver is not None)
         qtbot.waitUntil(
-            lambda: w.project is not None and w.session.image is not None and w.autosaver is not None,
+            lambda: w.project is not None and w.session.image is not None and done(w),
             timeout=10_000,
         )
         return w
@@ -339,3 +340,154 @@ def test_opening_a_project_shows_a_wait_cursor_and_restores_it(
     assert cursors == [Qt.CursorShape.WaitCursor]
     assert QApplication.overrideCursor() is None
     assert w2.project.loaded_from == "saved"
+
+
+def dismiss_problems(qtbot, w) -> None:
+    """Close the problem dialogs (window-modal: they take the keyboard) as the user would."""
+    for box in w.findChildren(QMessageBox, "problemDialog"):
+        box.close()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w)
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_project_whose_video_changed_size_opens_read_only_and_is_never_written(
+    qtbot, open_window, frames_dir, tmp_path, monkeypatch
+):
+    """Issue 11: the project of a video that now has another resolution was replaced by an empty one
+    on quitting, its backup too on the next quit, and its store files were collected."""
+    proj = frames_dir.parent / "clip.litlora"
+    src = VideoSource.open(frames_dir)
+    p = Project.create(proj, frames_dir, src)
+    src.close()
+    oid = p.store.add_object("cat").id
+    p.store.set_mask(0, oid, square(10, 30, 10, 30), "user")
+    p.save()
+    p.store.set_mask(4, oid, square(12, 32, 12, 32), "user")
+    p.save()  # the backup holds the first save
+    p.store.set_mask(6, oid, square(14, 34, 14, 34), "user")
+    assert p.write_autosave()  # and there is unsaved work in the autosave
+    before = _folder_bytes(proj)
+    assert {MANIFEST, BACKUP, AUTOSAVE} <= set(before)
+    for f in frames_dir.iterdir():  # the video is replaced by one of another resolution
+        f.unlink()
+    for i, f in enumerate(moving_squares(num_frames=12, height=40, width=64)):
+        cv2.imwrite(str(frames_dir / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+
+    asked: list[str] = []
+
+    def question(parent, title, text, buttons=None, default=None):
+        asked.append(title)
+        return {"Recover unsaved work?": Btn.Yes, "Unsaved changes": Btn.Discard}.get(title, Btn.Cancel)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    targets: list[str] = []
+    starts: list[str] = []
+
+    def get_save(parent, caption="", start="", *args, **kwargs):
+        starts.append(start)
+        return (targets.pop(0) if targets else "", "")
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(get_save))
+
+    def read_only(w):
+        return w.project.read_only and any("does not fit" in t for t, _ in w.problems)
+
+    # open and quit twice, without and with edits: the project folder is never written
+    for edit in (False, True):
+        w = open_window(frames_dir, ready=read_only)
+        title, text = next(pr for pr in w.problems if "does not fit" in pr[0])
+        assert "80×48" in text and "64×40" in text
+        assert "not changed" in text and "Save project as" in text and str(proj) in text
+        assert "read-only" in w.windowTitle()
+        assert w.autosaver is None and (w.session.store.height, w.session.store.width) == (40, 64)
+        if edit:
+            a = w.session.add_object()
+            w.session.set_user_mask(a, 0, square(5, 25, 5, 25, shape=(40, 64)), "Brush")
+            qtbot.waitUntil(lambda w=w: "*" in w.windowTitle())
+        w.close()
+        qtbot.waitUntil(lambda w=w: not w.isVisible(), timeout=10_000)
+        assert _folder_bytes(proj) == before
+    assert asked.count("Unsaved changes") == 1  # the edit was discarded, the read-only open was not asked
+
+    # Save (Ctrl+S) asks where to save, and refuses the read-only project's own folder
+    w = open_window(frames_dir, ready=read_only)
+    dismiss_problems(qtbot, w)
+    a = w.session.add_object()
+    w.session.set_user_mask(a, 0, square(5, 25, 5, 25, shape=(40, 64)), "Brush")
+    targets.append(str(proj))
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.problems[-1][0] == "Choose another folder", timeout=5000)
+    assert "read-only" in w.problems[-1][1]
+    assert starts and Path(starts[-1]).resolve() != proj.resolve()
+    assert w.project.read_only and _folder_bytes(proj) == before
+    dismiss_problems(qtbot, w)
+    elsewhere = tmp_path / "clip-64x40.litlora"
+    targets.append(str(elsewhere))
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: (elsewhere / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
+    assert not w.project.read_only and w.project.path == elsewhere and w.autosaver is not None
+    assert np.array_equal(Project.open(elsewhere).store.get_mask(0, a), square(5, 25, 5, 25, shape=(40, 64)))
+    w.close()
+    assert _folder_bytes(proj) == before
+    assert Project.open(proj).store.frames_for_object(oid) == [0, 4]
+    assert Project.open(proj, "backup").store.frames_for_object(oid) == [0]
+    assert Project.open(proj, "autosave").store.frames_for_object(oid) == [0, 4, 6]
+
+
+def test_export_never_replaces_the_open_project_or_its_video(qtbot, open_window, frames_dir, tmp_path):
+    """Issue 11: "Replace the output if it exists" onto the project folder replaced it with PNGs, and
+    an overlay export onto the source video overwrote the video."""
+    w = open_window(frames_dir)
+    s = w.session
+    oid = s.add_object()
+    s.set_user_mask(oid, 3, square(10, 30, 10, 30), "Brush")
+    w.save_project()
+    proj = frames_dir.parent / "clip.litlora"
+    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
+    before, frames = _folder_bytes(proj), _folder_bytes(frames_dir)
+    cases = [
+        ("png", proj),
+        ("davis", proj / "data"),
+        ("coco", proj / MANIFEST),
+        ("png", frames_dir),
+        ("overlay", frames_dir / "00003.png"),
+        ("yolo", tmp_path),  # holds both
+    ]
+    for fmt, out in cases:
+        assert w.start_export(fmt, out, overwrite=True) is None, (fmt, out)
+        title, text = w.problems[-1]
+        assert title == "Cannot export" and "never replace" in text
+    # the dialog's way, with "Replace the output if it exists" ticked
+    dlg = w.export_dialog()
+    dlg.set_format("png")
+    dlg.path_edit.setText(str(proj))
+    dlg.overwrite.setChecked(True)
+    n = len(w.problems)
+    dlg.accept()
+    qtbot.waitUntil(lambda: len(w.problems) > n)
+    assert "never replace" in w.problems[-1][1] and w.transfer_task is None and w.last_export is None
+    assert _folder_bytes(proj) == before and _folder_bytes(frames_dir) == frames
+    assert Project.open(proj).store.get_mask(3, oid) is not None
+
+    # an overlay export onto the video file it is drawn from
+    video = tmp_path / "movie.mp4"
+    wr = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (80, 48))
+    for f in moving_squares(num_frames=12, height=48, width=80):
+        wr.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    wr.release()
+    movie = video.read_bytes()
+    w2 = open_window(video)
+    a = w2.session.add_object()
+    w2.session.set_user_mask(a, 0, square(10, 30, 10, 30), "Brush")
+    assert w2.start_export("overlay", video, overwrite=True) is None
+    assert "never replace" in w2.problems[-1][1]
+    assert video.read_bytes() == movie
+    # a sibling output is fine
+    task = w2.start_export("overlay", tmp_path / "movie_overlay.mp4")
+    assert task is not None
+    qtbot.waitUntil(lambda: w2.last_export is not None, timeout=10_000)
+    assert (tmp_path / "movie_overlay.mp4").stat().st_size > 0 and video.read_bytes() == movie
