@@ -17,8 +17,14 @@ from pathlib import Path
 import torch
 from transformers import Sam2VideoConfig, Sam2VideoModel
 
+from litlora_desktop.core.resources import demo_model_dir
+
 DEFAULT_MODEL_ID = "facebook/sam2.1-hiera-tiny"
+DEMO_MODEL = "demo"
+"""The small SAM2 this repository trains on synthetic shapes and ships: works offline, knows shapes only."""
+DEMO_LABEL = "Demo SAM2 (synthetic shapes, offline)"
 MODEL_CHOICES: dict[str, str] = {
+    DEMO_LABEL: DEMO_MODEL,
     "SAM2.1 tiny": "facebook/sam2.1-hiera-tiny",
     "SAM2.1 small": "facebook/sam2.1-hiera-small",
     "SAM2.1 base-plus": "facebook/sam2.1-hiera-base-plus",
@@ -33,6 +39,11 @@ ProgressCallback = Callable[[int, int], None]
 
 class ModelLoadError(Exception):
     """A model could not be loaded; the message is meant for the user."""
+
+
+class ModelNotAvailable(ModelLoadError):
+    """A hub model is neither in the local cache nor downloadable now (offline): the app may fall back
+    to the demo model instead of leaving the user with nothing."""
 
 
 class DownloadCancelled(ModelLoadError):
@@ -120,9 +131,13 @@ class LoadedModel:
     source: str
     device: DeviceChoice
 
+    fallback_note: str | None = None  # set when this model stands in for one that could not be had
+
     @property
     def name(self) -> str:
         """What the status bar shows."""
+        if self.source == DEMO_MODEL:
+            return "Demo SAM2 (synthetic shapes)"
         return Path(self.source).name if os.path.exists(self.source) else self.source
 
 
@@ -174,6 +189,50 @@ def tiny_config(image_size: int = 64, init_std: float = 0.02) -> Sam2VideoConfig
     )
 
 
+def demo_config() -> Sam2VideoConfig:
+    """The demo model's architecture: SAM2.1's design at 256 x 256 input and narrow widths.
+
+    Small enough to train on a 2-core CPU in about two hours and to track a frame in well under
+    150 ms there (``litlora-train``; README, "The demo model"), large enough to segment and track
+    textured shapes. Memory, pointers and the decoder keep SAM2.1's settings (7 memories, 16 object
+    pointers, multimask tracking), so the tracker and LIT-LoRA treat it like a hub model.
+    """
+    s, widths, blocks, hidden = 256, [16, 32, 64, 128], [1, 2, 4, 1], 128
+    return Sam2VideoConfig(
+        vision_config=dict(
+            model_type="sam2_vision_model",
+            backbone_config=dict(
+                model_type="sam2_hiera_det_model",
+                hidden_size=widths[0],
+                image_size=[s, s],
+                blocks_per_stage=blocks,
+                embed_dim_per_stage=widths,
+                num_attention_heads_per_stage=[1, 1, 2, 4],
+                window_size_per_stage=[8, 4, 8, 4],
+                global_attention_blocks=[5, 6],
+                window_positional_embedding_background_size=[s // 32, s // 32],
+            ),
+            backbone_channel_list=widths[::-1],
+            backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]],
+            fpn_hidden_size=hidden,
+        ),
+        prompt_encoder_config=dict(hidden_size=hidden, image_size=s, patch_size=16, mask_input_channels=16),
+        mask_decoder_config=dict(
+            hidden_size=hidden, mlp_dim=512, num_attention_heads=4, iou_head_hidden_dim=128
+        ),
+        image_size=s,
+        memory_attention_hidden_size=hidden,
+        memory_attention_num_layers=2,
+        memory_attention_feed_forward_hidden_size=2 * hidden,
+        memory_attention_rope_feat_sizes=[s // 16, s // 16],
+        memory_encoder_hidden_size=hidden,
+        memory_encoder_output_channels=64,
+        mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden,
+        memory_fuser_intermediate_dim=4 * hidden,
+    )
+
+
 def random_model(config: Sam2VideoConfig, seed: int = 0) -> Sam2VideoModel:
     """A randomly initialised model in eval mode (deterministic for a seed)."""
     gen_state = torch.random.get_rng_state()
@@ -210,7 +269,7 @@ def _download(repo_id: str, progress: ProgressCallback | None) -> str:
         "checkpoint in Settings > Model."
     )
     if offline:
-        raise ModelLoadError(hint)
+        raise ModelNotAvailable(hint)
 
     class _ProgressTqdm(tqdm):  # forwards byte counts to the caller's callback
         def update(self, n: float | None = 1) -> bool | None:
@@ -224,7 +283,23 @@ def _download(repo_id: str, progress: ProgressCallback | None) -> str:
     except DownloadCancelled:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"{hint}\n\nDetails: {exc.__class__.__name__}: {exc}") from exc
+        raise ModelNotAvailable(f"{hint}\n\nDetails: {exc.__class__.__name__}: {exc}") from exc
+
+
+def fallback_to_demo(requested: str, why: ModelNotAvailable, device: str | None = None) -> LoadedModel:
+    """The demo model, standing in for ``requested`` which cannot be had now (offline, not cached).
+
+    The note says what happened and how to get the real SAM2.1 for real footage; it is meant for a
+    non-blocking notice, since the app is usable meanwhile.
+    """
+    loaded = load_model(DEMO_MODEL, device=device)
+    loaded.fallback_note = (
+        f"Using the demo SAM2: '{requested}' is not on this machine and cannot be downloaded now. The demo "
+        "model was trained on synthetic shapes only, so expect poor masks on real footage. For real work, "
+        "connect once to download SAM2.1 or copy a model folder onto this machine (README, 'Offline "
+        "workstations'), then pick it in Settings > Model."
+    )
+    return loaded
 
 
 def load_model(
@@ -239,6 +314,13 @@ def load_model(
     choice = choose_device(device)
     src = os.fspath(source)
     path = Path(src).expanduser()
+    if src == DEMO_MODEL:
+        path = demo_model_dir()
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"The demo model is missing from this installation ({path}): reinstall the app, or pick "
+                "another model in Settings > Model."
+            )
     try:
         if path.is_file():
             if path.suffix.lower() not in {".pt", ".pth"}:

@@ -1,0 +1,64 @@
+"""SAM 2's training loss for one frame of a batch.
+
+Per frame: 20 x focal + 1 x dice on the mask, 1 x L1 between the predicted and the actual IoU of
+every offered mask, and 1 x binary cross-entropy on the object score. When the decoder offers several
+masks (an ambiguous prompt), only the one with the lowest focal + dice is trained, so the model may
+keep different readings of a click in its different outputs. Mask and IoU terms count only on frames
+where the target is visible; the object score is trained everywhere (it is what says "gone").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from litlora_desktop.training.forward import DecoderOut
+
+W_FOCAL, W_DICE, W_IOU, W_SCORE = 20.0, 1.0, 1.0, 1.0
+
+
+def _focal(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
+    """Mean focal loss over pixels, per mask: (..., H, W) -> (...)."""
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    loss = ce * (1 - p_t) ** gamma
+    loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return loss.flatten(-2).mean(-1)
+
+
+def _dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits).flatten(-2)
+    t = target.flatten(-2)
+    return 1 - (2 * (p * t).sum(-1) + 1) / (p.sum(-1) + t.sum(-1) + 1)
+
+
+def frame_loss(
+    out: DecoderOut, target: torch.Tensor, present: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss of one decoder pass, averaged over the batch, and the IoU of the trained masks (B,).
+
+    ``target`` is (B, S, S) float {0, 1} at model resolution; logits are upsampled to it.
+    """
+    b, m = out.multimask_logits.shape[:2]
+    size = target.shape[-2:]
+    logits = F.interpolate(out.multimask_logits.float(), size=size, mode="bilinear", align_corners=False)
+    tgt = target[:, None].expand(b, m, *size)
+    combo = W_FOCAL * _focal(logits, tgt) + W_DICE * _dice(logits, tgt)  # (B, M)
+    best = combo.detach().argmin(1)
+    rows = torch.arange(b)
+    with torch.no_grad():
+        pred = logits > 0
+        inter = (pred & (tgt > 0.5)).flatten(2).sum(-1).float()
+        union = (pred | (tgt > 0.5)).flatten(2).sum(-1).float()
+        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+    pres = present.float()
+    mask_loss = combo[rows, best] * pres
+    iou_loss = W_IOU * (out.iou_scores.float() - iou).abs().mean(1) * pres
+    score_loss = W_SCORE * F.binary_cross_entropy_with_logits(
+        out.object_score_logits.float(), pres, reduction="none"
+    )
+    total = (mask_loss + iou_loss + score_loss).mean()
+    return total, iou[rows, best]
