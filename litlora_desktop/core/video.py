@@ -38,6 +38,7 @@ __all__ = [
     "VideoError",
     "VideoSource",
     "natural_sort_key",
+    "shown_path",
 ]
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
@@ -138,14 +139,14 @@ class _FolderReader:
     def __init__(self, folder: Path, fps: float | None) -> None:
         entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
         if not entries:
-            raise VideoError(f"The folder '{folder}' is empty: it holds no frames to open.")
+            raise VideoError(f"The folder '{shown_path(folder)}' is empty: it holds no frames to open.")
         files = sorted(
             (p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
             key=lambda p: natural_sort_key(p.name),
         )
         if not files:
             raise VideoError(
-                f"The folder '{folder}' contains no images: expected frames as .jpg, .jpeg or .png files."
+                f"The folder '{shown_path(folder)}' contains no images: expected frames as .jpg, .jpeg or .png files."
             )
         self.files = files
         self.width, self.height = _image_size(files[0])
@@ -153,7 +154,7 @@ class _FolderReader:
             w, h = _image_size(p)
             if (w, h) != (self.width, self.height):
                 raise VideoError(
-                    f"The image '{p.name}' in '{folder}' is {w}x{h} pixels, but '{files[0].name}' is "
+                    f"The image '{shown_path(p.name)}' in '{shown_path(folder)}' is {w}x{h} pixels, but '{shown_path(files[0].name)}' is "
                     f"{self.width}x{self.height}: all frames of a video must have the same size."
                 )
         self.num_frames = len(files)
@@ -164,13 +165,13 @@ class _FolderReader:
         try:
             data = np.fromfile(p, dtype=np.uint8)  # imread cannot open non-ASCII paths on Windows
         except OSError as exc:
-            raise VideoError(f"Could not read the image '{p}': {exc.strerror or exc}.") from exc
+            raise VideoError(f"Could not read the image '{shown_path(p)}': {exc.strerror or exc}.") from exc
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
         if bgr is None:
-            raise VideoError(f"The image '{p}' is damaged or not a JPEG/PNG image.")
+            raise VideoError(f"The image '{shown_path(p)}' is damaged or not a JPEG/PNG image.")
         if bgr.shape[:2] != (self.height, self.width):
             raise VideoError(
-                f"The image '{p.name}' decodes to {bgr.shape[1]}x{bgr.shape[0]} pixels, not the "
+                f"The image '{shown_path(p.name)}' decodes to {bgr.shape[1]}x{bgr.shape[0]} pixels, not the "
                 f"{self.width}x{self.height} of the other frames."
             )
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -185,14 +186,14 @@ def _image_size(path: Path) -> tuple[int, int]:
         with open(path, "rb") as f:
             head = f.read(256 * 1024)
     except OSError as exc:
-        raise VideoError(f"Could not read the image '{path}': {exc.strerror or exc}.") from exc
+        raise VideoError(f"Could not read the image '{shown_path(path)}': {exc.strerror or exc}.") from exc
     size = _png_size(head) or _jpeg_size(head)
     if size is None:
         bgr = cv2.imdecode(np.frombuffer(head, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if bgr is None and len(head) == 256 * 1024:
             bgr = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if bgr is None:
-            raise VideoError(f"The image '{path}' is damaged or not a JPEG/PNG image.")
+            raise VideoError(f"The image '{shown_path(path)}' is damaged or not a JPEG/PNG image.")
         size = (bgr.shape[1], bgr.shape[0])
     return size
 
@@ -230,6 +231,28 @@ def _jpeg_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
+def shown_path(path: str | os.PathLike[str] | bytes) -> str:
+    """A path as text that can always be shown and logged: bytes that are not UTF-8 (a name made on
+    another system) appear as ``\\xff`` escapes instead of lone surrogates that break printing."""
+    text = os.fsdecode(os.fspath(path))
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_decoder_can_read_name(path: Path) -> None:
+    """OpenCV's FFmpeg backend takes the path as UTF-8 text and crashes the process (a segfault in
+    cv2.VideoCapture) on a name that is not: refuse such a name before OpenCV ever sees it."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise VideoError(
+            f"The name of '{shown_path(path)}' contains bytes that are not valid text (UTF-8), which the "
+            "video decoder cannot read: rename the file (and its folder, if that is the one) and open it again."
+        ) from None
+
+
 def _open_capture(path: str) -> Any:
     # FFmpeg explicitly: the generic backend would read '%d' in a file name as an image pattern.
     return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
@@ -246,6 +269,7 @@ class _FileReader:
     def __init__(self, path: Path, capture_factory: Callable[[str], Any] = _open_capture) -> None:
         self.path = path
         self._factory = capture_factory
+        _check_decoder_can_read_name(path)
         self._cap = self._new_capture()
         fps = float(self._cap.get(cv2.CAP_PROP_FPS))
         self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FOLDER_FPS
@@ -428,9 +452,9 @@ class VideoSource(FrameSource):
 
         Raises VideoError, naming the file, when the input is missing or unusable.
         """
-        p = Path(path).expanduser()
+        p = Path(os.fsdecode(path)).expanduser()
         if not p.exists():
-            raise VideoError(f"'{p}' does not exist: it may have been moved, renamed or deleted.")
+            raise VideoError(f"'{shown_path(p)}' does not exist: it may have been moved, renamed or deleted.")
         try:
             if p.is_dir():
                 reader: _FileReader | _FolderReader = _FolderReader(p, fps)
@@ -441,8 +465,8 @@ class VideoSource(FrameSource):
             else:
                 reader = _FileReader(p)
         except PermissionError as exc:
-            raise VideoError(f"'{p}' cannot be read: permission denied.") from exc
-        return cls(reader, p.name, cache_bytes)
+            raise VideoError(f"'{shown_path(p)}' cannot be read: permission denied.") from exc
+        return cls(reader, shown_path(p.name), cache_bytes)
 
     # -- FrameSource ----------------------------------------------------------------------------
 

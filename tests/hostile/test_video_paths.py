@@ -1,0 +1,44 @@
+"""Hostile video paths: names the decoder cannot take must be refused with a sentence, not a crash."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+from tests.hostile.conftest import run_isolated
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux", reason="non-UTF-8 file names need a Linux file system"
+)
+
+
+def test_non_utf8_video_name_is_refused_not_a_segfault(tmp_path, video_file):
+    bad = os.fsencode(tmp_path) + b"/bad\xff.mp4"
+    shutil.copyfile(video_file, bad)
+    code = (
+        "import os\n"
+        "from litlora_desktop.core.video import VideoError, VideoSource\n"
+        f"path = os.fsdecode({bad!r})\n"
+        "try:\n"
+        "    VideoSource.open(path)\n"
+        "except VideoError as exc:\n"
+        "    print('REFUSED', str(exc).encode('utf-8').decode('utf-8'))\n"
+        "else:\n"
+        "    print('OPENED')\n"
+        "from pathlib import Path\n"
+        "from litlora_desktop.core.video import _FileReader\n"
+        "try:\n"
+        "    _FileReader(Path(path))\n"  # the reader itself, as workers and tests use it
+        "except VideoError:\n"
+        "    print('READER REFUSED')\n"
+    )
+    r = run_isolated(code)
+    assert r.returncode == 0, f"the open crashed (exit code {r.returncode}): {r.stderr[-500:]}"
+    assert r.stdout.startswith("REFUSED"), r.stdout + r.stderr
+    msg = r.stdout.splitlines()[0].removeprefix("REFUSED ").strip()
+    assert "bad" in msg and "rename" in msg.lower(), msg
+    assert "READER REFUSED" in r.stdout, r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
