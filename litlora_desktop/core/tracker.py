@@ -328,6 +328,12 @@ class Tracker:
             self._objects.clear()
             self.captures.clear()
 
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Release everything this tracker holds, including its hook on the shared model."""
         with self.model_lock:

@@ -13,11 +13,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from litlora_desktop.core.export import encode_indexed_png, voc_palette
+from litlora_desktop.core.shapes import ShapeScene
 from litlora_desktop.core.synthetic import SCENARIOS, SyntheticScene
 
 DEFAULT_SCENARIOS = ("occlusion", "split", "distractor")
@@ -40,41 +42,67 @@ def write_synthetic_dataset(
     """
     if annotate_every < 1:
         raise ValueError("annotate_every must be at least 1")
-    root = Path(root)
-    palette = voc_palette()
     names = []
     for i, scenario in enumerate(scenarios):
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
         scene = SyntheticScene(num_frames=num_frames, size=size, seed=seed + i, scenario=scenario)
         name = f"{scenario}-{seed + i}"
-        img_dir = root / "JPEGImages" / name
-        ann_dir = root / "Annotations" / name
-        img_dir.mkdir(parents=True, exist_ok=True)
-        ann_dir.mkdir(parents=True, exist_ok=True)
-        for k in range(num_frames):
-            stem = f"{k:05d}"
-            ok, jpg = cv2.imencode(
-                ".jpg",
-                cv2.cvtColor(scene.frame(k), cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality],
-            )
-            if not ok:
-                raise OSError(f"could not encode frame {k} of {name}")
-            (img_dir / f"{stem}.jpg").write_bytes(jpg.tobytes())
-            if k % annotate_every:
-                continue
-            labels = scene.label_map(k)
-            if per_object:
-                for oid in scene.object_ids:
-                    d = ann_dir / f"{oid:03d}"
-                    d.mkdir(exist_ok=True)
-                    ok, png = cv2.imencode(".png", np.where(labels == oid, 255, 0).astype(np.uint8))
-                    (d / f"{stem}.png").write_bytes(png.tobytes())
-            else:
-                (ann_dir / f"{stem}.png").write_bytes(encode_indexed_png(labels, palette))
+        _write_sequence(Path(root), name, scene, per_object, annotate_every, jpeg_quality)
         names.append(name)
     return names
+
+
+def write_shapes_dataset(
+    root: str | Path,
+    count: int = 12,
+    *,
+    num_frames: int = 48,
+    size: tuple[int, int] = (240, 320),
+    first: int = 0,
+    jpeg_quality: int = 95,
+) -> list[str]:
+    """Write ``count`` hard shape-world sequences (the demo model's world, from the held-out ``eval``
+    split): occlusion by objects and bars, a look-alike, an object that leaves and comes back and
+    changes colour. Names are ``shapes-<index>``."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    names = []
+    for i in range(first, first + count):
+        scene = ShapeScene(i, split="eval", preset="hard", num_frames=num_frames, size=size)
+        name = f"shapes-{i:03d}"
+        _write_sequence(Path(root), name, scene, False, 1, jpeg_quality)
+        names.append(name)
+    return names
+
+
+def _write_sequence(
+    root: Path, name: str, scene: Any, per_object: bool, annotate_every: int, jpeg_quality: int
+) -> None:
+    palette = voc_palette()
+    img_dir = root / "JPEGImages" / name
+    ann_dir = root / "Annotations" / name
+    img_dir.mkdir(parents=True, exist_ok=True)
+    ann_dir.mkdir(parents=True, exist_ok=True)
+    for k in range(scene.num_frames):
+        stem = f"{k:05d}"
+        ok, jpg = cv2.imencode(
+            ".jpg", cv2.cvtColor(scene.frame(k), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+        )
+        if not ok:
+            raise OSError(f"could not encode frame {k} of {name}")
+        (img_dir / f"{stem}.jpg").write_bytes(jpg.tobytes())
+        if k % annotate_every:
+            continue
+        labels = scene.label_map(k)
+        if per_object:
+            for oid in scene.object_ids:
+                d = ann_dir / f"{oid:03d}"
+                d.mkdir(exist_ok=True)
+                ok, png = cv2.imencode(".png", np.where(labels == oid, 255, 0).astype(np.uint8))
+                (d / f"{stem}.png").write_bytes(png.tobytes())
+        else:
+            (ann_dir / f"{stem}.png").write_bytes(encode_indexed_png(labels, palette))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("out", help="folder to write (JPEGImages/ and Annotations/ go inside)")
     p.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), choices=SCENARIOS)
+    p.add_argument(
+        "--shapes",
+        type=int,
+        metavar="N",
+        help="instead: N hard sequences of the demo model's shape world (held-out seeds), "
+        "e.g. --shapes 12 --frames 48 --size 240x320",
+    )
     p.add_argument("--frames", type=int, default=24, help="frames per sequence (default 24)")
     p.add_argument("--size", default="96x128", help="HEIGHTxWIDTH in pixels (default 96x128)")
     p.add_argument("--seed", type=int, default=0)
@@ -97,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         h, w = (int(v) for v in args.size.lower().split("x"))
+        if args.shapes is not None:
+            names = write_shapes_dataset(
+                args.out, args.shapes, num_frames=args.frames, size=(h, w), first=args.seed
+            )
+            print(f"wrote {len(names)} sequences to {args.out}: {', '.join(names)}")
+            return 0
         names = write_synthetic_dataset(
             args.out,
             args.scenarios,

@@ -162,6 +162,9 @@ def test_sample_video_is_created_once_and_deterministic(tmp_path):
         assert (v.num_frames, v.width, v.height, v.fps) == (120, 480, 270, 24.0)
         assert np.abs(v.frame(60).astype(int) - sample_scene().frame(60)).mean() < 6
     s = sample_scene()
-    assert 0 in _areas(s, 1) and _components(s.mask(3, 119)) == 2, "an occlusion and a split"
+    assert len(s.object_ids) == 3 and all(s.mask(o, 0).sum() > 500 for o in s.object_ids)
+    assert path.with_name("sample.mp4.scene").read_text() == repr(s)
+    path.with_name("sample.mp4.scene").write_text("an older sample")
+    assert ensure_sample_video(path) == path and path.stat().st_mtime_ns != mtime, "an old sample is replaced"
     again = write_video_file(s, tmp_path / "again.mp4")
     assert again.read_bytes() == path.read_bytes()
