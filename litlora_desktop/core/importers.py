@@ -22,7 +22,14 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from litlora_desktop.core.annotations import AnnotationStore, MaskRecord, ObjectInfo, default_color
+from litlora_desktop.core.annotations import (
+    MAX_MASK_SIDE,
+    AnnotationStore,
+    MaskRecord,
+    ObjectInfo,
+    check_rle_counts,
+    default_color,
+)
 from litlora_desktop.core.export import ExportCancelled, Progress, ShouldCancel, _Job
 
 __all__ = [
@@ -265,31 +272,53 @@ def import_coco(
         raise AnnotationImportError(f"{path.name} is not COCO: it needs 'images' and 'annotations' lists.")
     try:
         return _coco(store, doc, path.name, progress, should_cancel)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AnnotationImportError(f"{path.name}: invalid COCO data ({exc!r}).") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AnnotationImportError(f"{path.name} is not valid COCO data: {_plain(exc)}.") from exc
+
+
+def _plain(exc: BaseException) -> str:
+    """What a KeyError/TypeError/ValueError from reading an import file means, without library text."""
+    if isinstance(exc, KeyError):
+        return f"the required field {str(exc.args[0])[:40]!r} is missing"
+    return "a field has a value of the wrong kind"
 
 
 def _coco(store: AnnotationStore, doc: dict[str, Any], name: str, progress: Any, cancel: Any) -> ImportResult:
     images = doc["images"]
+    for im in images:
+        if not isinstance(im, dict) or "id" not in im:
+            raise AnnotationImportError(f"{name}: an entry of 'images' is not an image with an 'id'.")
     key = "frame_index" if all("frame_index" in im for im in images) else None
     key = key or ("frame_id" if all("frame_id" in im for im in images) else None)
     if key is not None:
-        frame_of = {im["id"]: int(im[key]) for im in images}
+        frame_of = {im["id"]: _whole(im[key], f"{name}: image {im['id']!r} has a {key}") for im in images}
     else:
         order = sorted(images, key=lambda im: _natural_key(str(im.get("file_name", im["id"]))))
         frame_of = {im["id"]: i for i, im in enumerate(order)}
-    sizes = {(int(im["height"]), int(im["width"])) for im in images}
+    sizes = {
+        (
+            _whole(im.get("height"), f"{name}: image {im['id']!r} has a height", 1, MAX_MASK_SIDE),
+            _whole(im.get("width"), f"{name}: image {im['id']!r} has a width", 1, MAX_MASK_SIDE),
+        )
+        for im in images
+    }
     if len(sizes) > 1:
         raise AnnotationImportError(f"{name}: the images have different sizes; a video has one.")
     size = sizes.pop() if sizes else None
+    if size is not None and store.height is not None and size != (store.height, store.width):
+        raise AnnotationImportError(
+            f"{name}: the annotations are {size[1]}x{size[0]} but the video frames are {store.width}x{store.height}."
+        )
     cats = {c["id"]: str(c["name"]) for c in doc.get("categories", [])}
     named = {t["id"]: t for t in doc.get("tracks", []) if isinstance(t, dict) and "id" in t}
     tracks: dict[Any, _Track] = {}
     warnings = []
     job = _Job(len(doc["annotations"]), progress, cancel)
     for ann in doc["annotations"]:
-        if ann["image_id"] not in frame_of:
-            raise AnnotationImportError(f"{name}: annotation {ann.get('id')} refers to a missing image.")
+        if not isinstance(ann, dict):
+            raise AnnotationImportError(f"{name}: an entry of 'annotations' is not an annotation.")
+        if ann.get("image_id") not in frame_of:
+            raise AnnotationImportError(f"{name}: annotation {ann.get('id')!r} refers to a missing image.")
         frame, (h, w) = frame_of[ann["image_id"]], size  # type: ignore[misc]
         attrs = ann.get("attributes") if isinstance(ann.get("attributes"), dict) else {}
         tid = ann.get("track_id", attrs.get("track_id", ann.get("instance_id")))
@@ -303,7 +332,12 @@ def _coco(store: AnnotationStore, doc: dict[str, Any], name: str, progress: Any,
             color = tuple(t["color"]) if isinstance(t.get("color"), list) and len(t["color"]) == 3 else None
             label = t.get("name") or (category if isinstance(tid, tuple) else f"{category} {tid}")
             tracks[tid] = _Track(str(label), category, color)  # type: ignore[arg-type]
-        rec = _coco_record(ann["segmentation"], h, w, ann.get("score"))
+        try:
+            rec = _coco_record(ann.get("segmentation"), h, w, ann.get("score"))
+        except ValueError as exc:
+            raise AnnotationImportError(
+                f"{name}: annotation {ann.get('id')!r} cannot be imported because {exc}."
+            ) from None
         old = tracks[tid].masks.get(frame)
         if old is not None:  # several parts of one object on one frame: their union
             rec = MaskRecord.from_mask(old.decode() | rec.decode(), "imported", score=rec.score)
@@ -316,18 +350,69 @@ def _coco(store: AnnotationStore, doc: dict[str, Any], name: str, progress: Any,
     return result
 
 
+def _whole(value: Any, what: str, low: int = 0, high: int = 2**31 - 1) -> int:
+    """``value`` as an int in ``low..high``; else AnnotationImportError("<what> of ... ").
+
+    ``what`` starts the sentence ("x.json: image 3 has a width"), so the user learns which field.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AnnotationImportError(
+            f"{what} of {str(value)[:40]!r}, not a whole number from {low} to {high}."
+        )
+    return value
+
+
+_MAX_POLYGON_NUMBERS = 200_000  # 100,000 points: far beyond any hand-made or traced outline
+
+
+def _polygon(p: Any, h: int, w: int) -> np.ndarray | None:
+    """A COCO polygon as float64 [x0, y0, x1, y1, ...], checked so that pycocotools can draw it
+    (it trusts its input: a NaN made it allocate memory until the process died); None when it has
+    fewer than 3 points (nothing to draw)."""
+    if not isinstance(p, list) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in p):
+        raise ValueError("a polygon holds something other than numbers")
+    if len(p) > _MAX_POLYGON_NUMBERS:
+        raise ValueError(
+            f"a polygon has {len(p) // 2} points, more than the {_MAX_POLYGON_NUMBERS // 2} allowed"
+        )
+    arr = np.asarray(p, np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("a polygon holds a number that is not finite (NaN or infinity)")
+    if arr.size % 2:
+        raise ValueError("a polygon has an odd count of coordinates, not x, y pairs")
+    if arr.size < 6:
+        return None
+    xs, ys = arr[0::2], arr[1::2]
+    if xs.min() < -w or xs.max() > 2 * w or ys.min() < -h or ys.max() > 2 * h:
+        raise ValueError(f"a polygon reaches far outside its {w}x{h} image")
+    return arr
+
+
 def _coco_record(seg: Any, h: int, w: int, score: Any) -> MaskRecord:
+    """The mask of one annotation; ValueError (a clause: "its ... is ...") when it is unusable."""
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score)
+    ):
+        raise ValueError(f"its score {str(score)[:40]!r} is not a finite number")
     if isinstance(seg, dict):
-        if [int(v) for v in seg.get("size", [])] != [h, w]:
-            raise AnnotationImportError(f"an RLE's size {seg.get('size')} differs from its image's {[h, w]}")
+        size = seg.get("size")
+        if not isinstance(size, list) or size != [h, w]:
+            raise ValueError(f"its RLE's size {str(size)[:40]} differs from its image's {[h, w]}")
+        counts = seg.get("counts")
+        if isinstance(counts, str):
+            check_rle_counts(counts, h, w)
+        elif not isinstance(counts, list):
+            raise ValueError("its RLE has no 'counts' (a string or a list of numbers)")
         return MaskRecord.from_rle(seg, "imported", score=score)
     if isinstance(seg, list) and seg:
-        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6]
+        polys = [q for q in (_polygon(p, h, w) for p in seg) if q is not None]
         if not polys:
-            raise AnnotationImportError("a polygon segmentation needs at least 3 points")
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, h, w))
+            raise ValueError("a polygon segmentation needs at least 3 points")
+        rle = mask_utils.merge(mask_utils.frPyObjects([q.tolist() for q in polys], h, w))
         return MaskRecord.from_rle(rle, "imported", score=score)
-    raise AnnotationImportError(f"unsupported segmentation {str(seg)[:60]!r}")
+    raise ValueError(f"its segmentation {str(seg)[:60]!r} is neither polygons nor an RLE")
 
 
 # --------------------------------------------------------------------------- CVAT
