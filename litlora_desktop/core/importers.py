@@ -31,6 +31,7 @@ from litlora_desktop.core.annotations import (
     default_color,
 )
 from litlora_desktop.core.export import ExportCancelled, Progress, ShouldCancel, _Job
+from litlora_desktop.core.files import read_regular_file
 
 __all__ = [
     "AnnotationImportError",
@@ -202,9 +203,11 @@ def import_davis(
     size, void = None, False
     for i, p in enumerate(files):
         try:
-            idx, pal = decode_indexed_png(p.read_bytes())
+            idx, pal = decode_indexed_png(read_regular_file(p))
         except AnnotationImportError as exc:
             raise AnnotationImportError(f"{p.name}: {exc}") from None
+        except OSError as exc:
+            raise AnnotationImportError(f"{p.name} cannot be read: {exc.strerror or exc}.") from None
         if size is None:
             size = idx.shape
         elif idx.shape != size:
@@ -259,9 +262,11 @@ def import_coco(
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_regular_file(path).decode("utf-8"))
     except FileNotFoundError:
         raise AnnotationImportError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise AnnotationImportError(f"{path.name} cannot be read: {exc.strerror or exc}.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise AnnotationImportError(f"{path.name} is not valid JSON ({exc}).") from exc
     if (
@@ -430,9 +435,11 @@ def import_cvat(
     """
     path = Path(path)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(read_regular_file(path))
     except FileNotFoundError:
         raise AnnotationImportError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise AnnotationImportError(f"{path.name} cannot be read: {exc.strerror or exc}.") from None
     except ET.ParseError as exc:
         raise AnnotationImportError(f"{path.name} is not valid XML ({exc}).") from exc
     if root.tag != "annotations":

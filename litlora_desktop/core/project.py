@@ -46,6 +46,7 @@ import numpy as np
 
 from litlora_desktop import __version__
 from litlora_desktop.core.annotations import AnnotationStore
+from litlora_desktop.core.files import read_regular_file
 from litlora_desktop.core.video import FrameSource
 
 log = logging.getLogger(__name__)
@@ -636,7 +637,7 @@ class Project:
             current = _read_manifest(self.path, MANIFEST, check_store=True)  # back up only a good save
             if _content(current) == _content(new) and _is_good(self.path, BACKUP):
                 return
-            atomic_write_bytes(self.path / BACKUP, (self.path / MANIFEST).read_bytes())
+            atomic_write_bytes(self.path / BACKUP, read_regular_file(self.path / MANIFEST))
 
     def _video_json(self) -> dict[str, Any]:
         assert self.video is not None
@@ -648,7 +649,7 @@ class Project:
         keep = set()
         for fname in _MANIFESTS.values():
             with contextlib.suppress(Exception):
-                keep.add(json.loads((self.path / fname).read_bytes())["store"]["file"])
+                keep.add(json.loads(read_regular_file(self.path / fname))["store"]["file"])
         for p in list((self.path / DATA_DIR).iterdir()) + list(self.path.iterdir()):
             rel = f"{DATA_DIR}/{p.name}"
             stale_tmp = p.name.startswith(".") and ".tmp-" in p.name
@@ -682,7 +683,7 @@ def _all_sequences(folder: Path) -> list[int]:
     seqs = [0]
     for fname in _MANIFESTS.values():
         with contextlib.suppress(Exception):
-            seqs.append(int(json.loads((folder / fname).read_bytes())["sequence"]))
+            seqs.append(int(json.loads(read_regular_file(folder / fname))["sequence"]))
     return seqs
 
 
@@ -690,7 +691,7 @@ def _read_manifest(folder: Path, fname: str, check_store: bool = False) -> dict[
     """Read, validate and migrate one manifest; every failure becomes a clear ProjectError."""
     p = folder / fname
     try:
-        raw = p.read_bytes()
+        raw = read_regular_file(p)
     except FileNotFoundError:
         raise ProjectError(f"{p} does not exist.", folder) from None
     except OSError as exc:
@@ -736,11 +737,11 @@ def _read_store_bytes(folder: Path, m: dict[str, Any]) -> bytes:
     if folder.resolve() not in p.parents:
         raise ProjectError(f"The project file names annotation data outside the project: {rel}", folder)
     try:
-        raw = p.read_bytes()
+        raw = read_regular_file(p)
     except FileNotFoundError:
         raise ProjectError(f"The annotation data {p} is missing.", folder) from None
     except OSError as exc:
-        raise ProjectError(f"The annotation data {p} cannot be read: {exc}.", folder) from exc
+        raise ProjectError(f"The annotation data {p} cannot be read: {exc.strerror or exc}.", folder) from exc
     if (
         len(raw) != m["store"].get("bytes", len(raw))
         or hashlib.sha256(raw).hexdigest() != m["store"]["sha256"]

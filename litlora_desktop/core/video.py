@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from litlora_desktop.core.files import require_regular_file
+
 if TYPE_CHECKING:
     from litlora_desktop.core.synthetic import SyntheticScene
 
@@ -254,6 +256,11 @@ def _check_decoder_can_read_name(path: Path) -> None:
 
 
 def _open_capture(path: str) -> Any:
+    try:
+        require_regular_file(path)  # OpenCV would block for ever on a named pipe
+    except OSError as exc:
+        name = shown_path(os.path.basename(path))
+        raise VideoError(f"'{name}' cannot be opened as a video: {exc.strerror or exc}.") from None
     # FFmpeg explicitly: the generic backend would read '%d' in a file name as an image pattern.
     return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
 
