@@ -524,6 +524,7 @@ class AnnotationStore:
         self._group_depth = 0
         self._listeners: list[Listener] = []
         self.revision = 0
+        self.load_warnings: list[str] = []  # damaged records skipped by from_json, for the user
 
     # ----------------------------------------------------------------- listeners
     def add_listener(self, callback: Listener) -> Callable[[], None]:
@@ -852,7 +853,13 @@ class AnnotationStore:
 
     @classmethod
     def from_json(cls, data: Any, num_frames: int | None = None) -> AnnotationStore:
-        """Rebuild a store from :meth:`StoreSnapshot.to_json` output; raises ValueError when invalid."""
+        """Rebuild a store from :meth:`StoreSnapshot.to_json` output.
+
+        Raises ValueError when the whole store is unusable (not a store, no size). A damaged part
+        (a mask whose RLE does not fit the frame, a frame outside the video, masks of an unknown
+        object, an undo step that cannot be applied) is skipped and described in ``load_warnings``:
+        it never stops the rest from loading, and as it is not in the store it is never saved again.
+        """
         if not isinstance(data, Mapping) or data.get("format") != STORE_FORMAT:
             raise ValueError(f"not a LIT-LoRA annotation store (expected format {STORE_FORMAT!r})")
         if data.get("version") != STORE_FORMAT_VERSION:
@@ -866,31 +873,114 @@ class AnnotationStore:
                 raise ValueError(f"bad store size {size!r}")
             h, w = size
         store = cls(h, w, num_frames)
+        warn = store.load_warnings.append
         try:
-            for od in data.get("objects", []):
+            objects = list(data.get("objects") or [])
+            masks = dict(data.get("masks") or {})
+            hist = dict(data.get("history") or {})
+            undo, redo = list(hist.get("undo") or []), list(hist.get("redo") or [])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed annotation store: {exc}") from None
+        for i, od in enumerate(objects):
+            try:
                 info = ObjectInfo.from_json(od)
-                if info.id in store._objects:
-                    raise ValueError(f"duplicate object id {info.id}")
-                store._objects[info.id] = info
-                store._masks[info.id] = {}
-            for key, frames in dict(data.get("masks", {})).items():
-                oid = int(key)
-                if oid not in store._objects:
-                    raise ValueError(f"masks for unknown object {oid}")
-                if frames and h is None:
-                    raise ValueError("store holds masks but has no size")
-                for fkey, rd in dict(frames).items():
-                    frame = int(fkey)
+            except (TypeError, KeyError, AttributeError, ValueError) as exc:
+                warn(f"Object entry {i} is damaged and was skipped ({_reason(exc)}).")
+                continue
+            if info.id in store._objects:
+                warn(f"Object {info.id} is listed twice; the second entry was skipped.")
+                continue
+            store._objects[info.id] = info
+            store._masks[info.id] = {}
+        for key, frames in masks.items():
+            oid = _int_key(key)
+            if oid not in store._objects:
+                warn(f"The masks of object {key}, which does not exist, were skipped.")
+                continue
+            if not isinstance(frames, Mapping):
+                warn(f"The masks of object {oid} are damaged and were skipped.")
+                continue
+            for fkey, rd in frames.items():
+                frame = _int_key(fkey)
+                try:
+                    if frame is None:
+                        raise ValueError("its frame number is not a whole number")
                     store._check_frame(frame)
-                    store._masks[oid][frame] = MaskRecord.from_json(rd, h, w)  # type: ignore[arg-type]
-            hist = data.get("history") or {}
-            store._undo = [_step_from_json(s, h, w) for s in hist.get("undo", [])]
-            store._redo = [_step_from_json(s, h, w) for s in hist.get("redo", [])]
-        except (TypeError, KeyError, AttributeError) as exc:
-            raise ValueError(f"malformed annotation store: {exc!r}") from exc
+                    if h is None or w is None:
+                        raise ValueError("the store has no frame size")
+                    store._masks[oid][frame] = MaskRecord.from_json(rd, h, w)
+                except (TypeError, KeyError, AttributeError, ValueError) as exc:
+                    warn(
+                        f"The mask of object {oid} on frame {fkey} is damaged and was skipped ({_reason(exc)})."
+                    )
+        store._undo = store._usable_history(undo, h, w, undo=True)
+        store._redo = store._usable_history(redo, h, w, undo=False)
         top = max(store._objects, default=0) + 1
-        store._next_id = max(int(data.get("next_object_id", top)), top)
+        nxt = data.get("next_object_id", top)
+        store._next_id = max(nxt if isinstance(nxt, int) and not isinstance(nxt, bool) else top, top)
+        for line in store.load_warnings:
+            log.warning("annotation store: %s", line)
         return store
+
+    def _usable_history(self, raw: list[Any], h: int | None, w: int | None, undo: bool) -> list[HistoryStep]:
+        """The saved undo (or redo) steps that can be applied to the loaded masks, in order.
+
+        Each step is replayed on a shadow of the object and frame ids, in the order undo (redo)
+        would apply it; the first step that cannot be parsed or applied (an unknown object, a frame
+        outside the video) ends the usable history: it and the steps beyond it are reported and
+        dropped, since each depends on the ones before.
+        """
+        objects = set(self._objects)
+        frames = {oid: set(fs) for oid, fs in self._masks.items()}
+        order = range(len(raw) - 1, -1, -1) if undo else range(len(raw))
+        kept: list[int] = []
+        steps: dict[int, HistoryStep] = {}
+        for i in order:
+            try:
+                step = _step_from_json(raw[i], h, w)
+                ops = [_invert(op) for op in reversed(step.ops)] if undo else list(step.ops)
+                for op in ops:
+                    if isinstance(op, _MaskOp):
+                        self._check_frame(op.frame)
+                        if op.obj_id not in objects:
+                            raise ValueError(f"it changes object {op.obj_id}, which does not exist then")
+                        (frames[op.obj_id].discard if op.after is None else frames[op.obj_id].add)(op.frame)
+                    elif op.after is None:
+                        if op.obj_id not in objects or frames.get(op.obj_id):
+                            raise ValueError(
+                                f"it deletes object {op.obj_id}, which does not exist or has masks"
+                            )
+                        objects.discard(op.obj_id)
+                        frames.pop(op.obj_id, None)
+                    else:
+                        objects.add(op.obj_id)
+                        frames.setdefault(op.obj_id, set())
+            except (TypeError, KeyError, AttributeError, ValueError) as exc:
+                lost = (i + 1) if undo else (len(raw) - i)
+                what = "undo" if undo else "redo"
+                self.load_warnings.append(
+                    f"{lost} {what} step(s) from the damaged one on were dropped ({_reason(exc)})."
+                )
+                break
+            kept.append(i)
+            steps[i] = step
+        return [steps[i] for i in sorted(kept)]
+
+
+def _int_key(key: Any) -> int | None:
+    """A JSON object key as an int (frame or object id), None when it is not one."""
+    try:
+        return int(key) if isinstance(key, (str, int)) and str(key).lstrip("-").isdigit() else None
+    except ValueError:
+        return None
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short clause for the user, without the library's wording of a KeyError."""
+    if isinstance(exc, KeyError):
+        return f"the field {str(exc.args[0])[:30]!r} is missing"
+    text = str(exc).strip() or type(exc).__name__
+    return text[:160]
 
 
 def _invert(op: _Op) -> _Op:

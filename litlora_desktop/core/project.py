@@ -477,6 +477,11 @@ class Project:
         return self.path.name.removesuffix(PROJECT_SUFFIX)
 
     @property
+    def load_warnings(self) -> list[str]:
+        """Damaged records skipped when the store was read (empty when all was well), for the user."""
+        return self.store.load_warnings
+
+    @property
     def adapters_dir(self) -> Path:
         """Folder the LIT-LoRA engine writes adapters into (created on demand)."""
         d = self.path / ADAPTERS_DIR

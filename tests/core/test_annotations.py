@@ -230,6 +230,8 @@ def test_json_round_trip_keeps_masks_objects_and_history(store):
 
 
 def test_from_json_rejects_corrupt_data(store):
+    """A store that is not one is refused; a damaged record in a good one is skipped and reported
+    (issue 11, item 8: one bad mask must not make the whole project unopenable)."""
     obj = store.add_object()
     store.set_mask(0, obj.id, blob(10, 10), "sam2")
     good = store.to_json()
@@ -240,15 +242,22 @@ def test_from_json_rejects_corrupt_data(store):
         with pytest.raises(ValueError):
             AnnotationStore.from_json(d)
 
+    def skipped(mutate, masks=0, undo=0):
+        d = json.loads(json.dumps(good))
+        mutate(d)
+        s = AnnotationStore.from_json(d)
+        assert s.load_warnings, "the damage must be reported"
+        assert s.mask_count() == masks and len(s._undo) == undo
+
     broken(lambda d: d.update(format="something"))
     broken(lambda d: d.update(version=99))
-    broken(lambda d: d["masks"]["1"]["0"].update(p="bogus"))
-    broken(lambda d: d["masks"]["1"]["0"].update(a=3))  # area disagrees with the RLE
-    broken(lambda d: d["masks"]["1"]["0"].update(c="\u00e9\u00e9"))
-    broken(lambda d: d["masks"].update({"7": {}}))  # masks for an unknown object
-    broken(lambda d: d["objects"][0].update(color=[1, 2]))
     broken(lambda d: d.update(size=[0, 5]))
-    broken(lambda d: d["history"]["undo"][0]["ops"][0].update(t="zz"))
+    skipped(lambda d: d["masks"]["1"]["0"].update(p="bogus"), undo=2)
+    skipped(lambda d: d["masks"]["1"]["0"].update(a=3), undo=2)  # area disagrees with the RLE
+    skipped(lambda d: d["masks"]["1"]["0"].update(c="\u00e9\u00e9"), undo=2)
+    skipped(lambda d: d["masks"].update({"7": {}}), masks=1, undo=2)  # masks for an unknown object
+    skipped(lambda d: d["objects"][0].update(color=[1, 2]))  # the object, so its masks and history
+    skipped(lambda d: d["history"]["undo"][0]["ops"][0].update(t="zz"), masks=1, undo=1)  # the oldest step
 
 
 def test_history_is_bounded():
