@@ -66,6 +66,29 @@ class _Track:
     masks: dict[int, MaskRecord] = field(default_factory=dict)
 
 
+# Without a video (a project not yet linked to one) frames are still bounded: this many at most.
+_MAX_FRAMES_WITHOUT_VIDEO = 100_000
+
+
+def _frame_in_video(store: AnnotationStore, frame: int, where: str) -> int:
+    """``frame`` if the video has it, else AnnotationImportError("<where> is on frame ... ").
+
+    Checked before any mask is built, so that a file made for a far longer video is refused at once
+    instead of filling memory with masks that could never be added.
+    """
+    n = store.num_frames if store.num_frames is not None else _MAX_FRAMES_WITHOUT_VIDEO
+    if not 0 <= frame < n:
+        video = (
+            f"the video has {n} frames"
+            if store.num_frames is not None
+            else f"at most {n} frames are imported"
+        )
+        raise AnnotationImportError(
+            f"{where} is on frame {frame} but {video}: was the file made for another video?"
+        )
+    return frame
+
+
 def _natural_key(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
@@ -99,11 +122,15 @@ def _commit(
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
-def decode_indexed_png(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+def decode_indexed_png(
+    data: bytes, expected_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Pixel *indices* (H, W) uint8 and the palette (K, 3), from a palette or 8-bit grayscale PNG.
 
     OpenCV expands palette PNGs to colours, which loses the object index that DAVIS stores, so
     this small reader decodes the index plane itself (non-interlaced, bit depth 1..8).
+    ``expected_size`` (height, width), when given, is checked before any pixel data is unpacked;
+    the pixel data is never inflated beyond what the header's size needs (a zlib bomb stays small).
     """
     if not data.startswith(_PNG_SIG):
         raise AnnotationImportError("not a PNG file")
@@ -123,13 +150,19 @@ def decode_indexed_png(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     if hdr is None:
         raise AnnotationImportError("PNG without a header (truncated?)")
     w, h, depth, ctype, _, _, interlace = hdr
+    if not (0 < w <= MAX_MASK_SIDE and 0 < h <= MAX_MASK_SIDE):
+        raise AnnotationImportError(f"the PNG claims an impossible size of {w}x{h} pixels")
+    if expected_size is not None and (h, w) != tuple(expected_size):
+        raise AnnotationImportError(
+            f"the mask is {w}x{h} but the video frames are {expected_size[1]}x{expected_size[0]}"
+        )
     if ctype not in (0, 3) or depth not in (1, 2, 4, 8):
         raise AnnotationImportError("not an indexed PNG (need a palette or 8-bit grayscale image)")
     if interlace:
         raise AnnotationImportError("interlaced PNGs are not supported; re-save without interlacing")
     stride = (w * depth + 7) // 8
     try:
-        raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+        raw = np.frombuffer(zlib.decompressobj().decompress(b"".join(idat), h * (stride + 1)), np.uint8)
     except zlib.error as exc:
         raise AnnotationImportError(f"corrupt PNG data ({exc})") from exc
     if raw.size < h * (stride + 1):
@@ -202,8 +235,11 @@ def import_davis(
     tracks: dict[int, _Track] = {}
     size, void = None, False
     for i, p in enumerate(files):
+        frame = _frame_in_video(store, int(p.stem) if numbered else i, f"{folder.name}/{p.name}")
         try:
-            idx, pal = decode_indexed_png(read_regular_file(p))
+            idx, pal = decode_indexed_png(
+                read_regular_file(p), None if store.height is None else (store.height, store.width)
+            )
         except AnnotationImportError as exc:
             raise AnnotationImportError(f"{p.name}: {exc}") from None
         except OSError as exc:
@@ -214,7 +250,6 @@ def import_davis(
             raise AnnotationImportError(
                 f"{p.name} is {idx.shape[1]}x{idx.shape[0]}, the others {size[1]}x{size[0]}."
             )
-        frame = int(p.stem) if numbered else i
         for v in np.unique(idx).tolist():
             if v == 0 or v == 255:
                 void = void or v == 255
@@ -310,6 +345,8 @@ def _coco(store: AnnotationStore, doc: dict[str, Any], name: str, progress: Any,
     if len(sizes) > 1:
         raise AnnotationImportError(f"{name}: the images have different sizes; a video has one.")
     size = sizes.pop() if sizes else None
+    for im_id, frame in frame_of.items():
+        _frame_in_video(store, frame, f"{name}: image {im_id!r}")
     if size is not None and store.height is not None and size != (store.height, store.width):
         raise AnnotationImportError(
             f"{name}: the annotations are {size[1]}x{size[0]} but the video frames are {store.width}x{store.height}."
@@ -449,7 +486,7 @@ def import_cvat(
     try:
         return _cvat(store, root, path.name, progress, should_cancel)
     except (KeyError, TypeError, ValueError) as exc:
-        raise AnnotationImportError(f"{path.name}: invalid CVAT data ({exc!r}).") from exc
+        raise AnnotationImportError(f"{path.name} is not valid CVAT data: {_plain(exc)}.") from exc
 
 
 def _cvat(store: AnnotationStore, root: ET.Element, name: str, progress: Any, cancel: Any) -> ImportResult:
@@ -460,15 +497,34 @@ def _cvat(store: AnnotationStore, root: ET.Element, name: str, progress: Any, ca
     size = None
     if task is not None and task.find("original_size") is not None:
         osz = task.find("original_size")
-        size = (int(osz.findtext("height")), int(osz.findtext("width")))  # type: ignore[union-attr, arg-type]
+        size = (
+            _whole(
+                _number_text(osz.findtext("height")), f"{name}: original_size has a height", 1, MAX_MASK_SIDE
+            ),  # type: ignore[union-attr]
+            _whole(
+                _number_text(osz.findtext("width")), f"{name}: original_size has a width", 1, MAX_MASK_SIDE
+            ),  # type: ignore[union-attr]
+        )
+        if store.height is not None and size != (store.height, store.width):
+            raise AnnotationImportError(
+                f"{name}: the annotations are {size[1]}x{size[0]} but the video frames are {store.width}x{store.height}."
+            )
     if size is None:
         if store.height is None:
             raise AnnotationImportError(f"{name} has no original_size and the project has no frame size.")
         size = (store.height, store.width)  # type: ignore[assignment]
     h, w = size  # type: ignore[misc]
     stop = store.num_frames - 1 if store.num_frames else None
+    stop_note = None
     if task is not None and task.findtext("stop_frame"):
-        stop = int(task.findtext("stop_frame"))  # type: ignore[arg-type]
+        stop = _whole(_number_text(task.findtext("stop_frame")), f"{name}: the task has a stop_frame")
+        last = (store.num_frames or _MAX_FRAMES_WITHOUT_VIDEO) - 1
+        if stop > last:  # shapes held "to the end" end with the video, not at a frame it lacks
+            stop_note = (
+                f"{name} says the task ends at frame {stop}, past the video's last frame {last}: "
+                f"shapes held to the end were held to frame {last}."
+            )
+            stop = last
     colors = {}
     for lab in root.iter("label"):
         c = lab.findtext("color") or ""
@@ -484,10 +540,19 @@ def _cvat(store: AnnotationStore, root: ET.Element, name: str, progress: Any, ca
             if sh.tag not in ("mask", "polygon"):
                 skipped += 1
                 continue
+            frame = _whole(
+                _number_text(sh.attrib.get("frame")), f"{name}: a {sh.tag} of track {label!r} has a frame"
+            )
+            _frame_in_video(store, frame, f"{name}: a {sh.tag} of track {label!r}")
             outside = sh.attrib.get("outside", "0") == "1"
-            rec = None if outside else MaskRecord.from_mask(_cvat_shape(sh, h, w), "imported")
+            try:
+                rec = None if outside else MaskRecord.from_mask(_cvat_shape(sh, h, w), "imported")
+            except ValueError as exc:
+                raise AnnotationImportError(
+                    f"{name}: the {sh.tag} of track {label!r} on frame {frame} cannot be imported because {exc}."
+                ) from None
             obj_name = next((a.text for a in sh.findall("attribute") if a.get("name") == "object"), None)
-            shapes.append((int(sh.attrib["frame"]), rec, obj_name))
+            shapes.append((frame, rec, obj_name))
         shapes.sort(key=lambda s: s[0])
         names = [n for _, _, n in shapes if n]
         t = _Track(
@@ -502,22 +567,47 @@ def _cvat(store: AnnotationStore, root: ET.Element, name: str, progress: Any, ca
         tracks.append(t)
         job.step()
     result = _commit(store, tracks, "Import CVAT", (h, w))
+    if stop_note:
+        result.warnings.append(stop_note)
     if skipped:
         result.warnings.append(f"{skipped} shape(s) without a mask (boxes, points, lines) were skipped.")
     return result
 
 
+def _number_text(text: Any) -> Any:
+    """An XML number ("12", "12.0") as int or float; the text itself when it is not a number."""
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(v) if v.is_integer() else v
+
+
 def _cvat_shape(sh: ET.Element, h: int, w: int) -> np.ndarray:
-    mask = np.zeros((h, w), bool)
+    """The (h, w) mask of a CVAT polygon or mask; ValueError (a clause) when it is unusable."""
     if sh.tag == "polygon":
-        pts = [tuple(map(float, p.split(","))) for p in sh.attrib["points"].split(";") if p]
-        cv2.fillPoly(mask.view(np.uint8), [np.round(np.array(pts)).astype(np.int32)], 1)
+        try:
+            pts = [tuple(float(v) for v in p.split(",")) for p in sh.attrib["points"].split(";") if p]
+        except ValueError:
+            raise ValueError("its points are not x,y number pairs") from None
+        if len(pts) > _MAX_POLYGON_NUMBERS // 2 or any(len(p) != 2 for p in pts):
+            raise ValueError("its points are not x,y number pairs (or there are too many)")
+        _polygon([v for p in pts for v in p], h, w)  # finite, within a bound of the frame
+        mask = np.zeros((h, w), bool)
+        if pts:
+            cv2.fillPoly(mask.view(np.uint8), [np.round(np.array(pts)).astype(np.int32)], 1)
         return mask
-    runs = [int(v) for v in sh.attrib["rle"].replace(" ", "").split(",") if v]
-    left, top = int(float(sh.attrib["left"])), int(float(sh.attrib["top"]))
-    bw, bh = int(float(sh.attrib["width"])), int(float(sh.attrib["height"]))
-    if sum(runs) != bw * bh or bw <= 0 or bh <= 0:
-        raise AnnotationImportError(f"a mask's RLE covers {sum(runs)} pixels, its box {bw}x{bh}")
+    try:
+        runs = [int(v) for v in sh.attrib["rle"].replace(" ", "").split(",") if v]
+        left, top = int(float(sh.attrib["left"])), int(float(sh.attrib["top"]))
+        bw, bh = int(float(sh.attrib["width"])), int(float(sh.attrib["height"]))
+    except (ValueError, OverflowError):
+        raise ValueError("its rle, left, top, width or height is not a whole number") from None
+    if not (0 < bw <= w and 0 < bh <= h) or any(r < 0 for r in runs):
+        raise ValueError(f"its box of {bw}x{bh} pixels does not fit the {w}x{h} frame")
+    if sum(runs) != bw * bh:
+        raise ValueError(f"its RLE covers {sum(runs)} pixels but its box has {bw}x{bh}")
+    mask = np.zeros((h, w), bool)
     box = np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(bh, bw)
     y1, x1 = min(top + bh, h), min(left + bw, w)
     if top < 0 or left < 0 or y1 <= top or x1 <= left:
