@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -43,8 +44,10 @@ from peft.functional import (
     set_peft_model_state_dict,
 )
 from peft.tuners.tuners_utils import BaseTunerLayer
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save_file
 
+from litlora_desktop.core.files import read_regular_file
 from litlora_desktop.core.losses import VOID, iou_scores, mask_loss
 from litlora_desktop.core.preprocess import upsample_logits
 from litlora_desktop.core.tracker import ObjectMask, Tracker
@@ -56,6 +59,8 @@ TARGET_MODULES = (
     r"transformer\.(layers\.\d+\.(self_attn|cross_attn_token_to_image|cross_attn_image_to_token)"
     r"|final_attn_token_to_image)\.(q_proj|k_proj|v_proj)"
 )
+MAX_RANK = 64  # a LoRA rank read from a file is bounded: 10**7 tried to allocate 5 GB
+MAX_ADAPTERS_PER_OBJECT = 16
 CancelFn = Callable[[], bool]
 _bank_ids = count(1)
 
@@ -725,39 +730,149 @@ class LitLoRA:
 
         ``object_map`` maps saved object ids to this tracker's ids (default: same ids). Samples' tensors
         are tied to the other video and are not saved; their metadata is. Returns loaded labels per object.
+
+        Everything is checked before anything changes (all or nothing): the rank (1..MAX_RANK), that
+        every adapter file is a plain file in ``folder`` itself (no path out of it), its size, and its
+        tensors' names, shapes and finiteness against this model's decoder; an adapter whose weights
+        are all zero (never trained) is refused too. Every refusal is one LitLoRAError sentence.
         """
         folder = Path(folder)
+        meta_path = folder / "litlora.json"
         try:
-            meta = json.loads((folder / "litlora.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise LitLoRAError(f"{folder} holds no readable LIT-LoRA adapters ({exc})") from exc
-        if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
-            raise LitLoRAError(f"{folder} was written by a newer version of LIT-LoRA Desktop")
-        saved = LoraSettings.from_dict(meta.get("settings", {}))
+            meta = json.loads(read_regular_file(meta_path))
+        except FileNotFoundError:
+            raise LitLoRAError(
+                f"{folder} holds no readable LIT-LoRA adapters (litlora.json is missing)."
+            ) from None
+        except OSError as exc:
+            raise LitLoRAError(
+                f"{folder} holds no readable LIT-LoRA adapters (litlora.json cannot be read: {exc.strerror or exc})."
+            ) from None
+        except (ValueError, RecursionError):
+            raise LitLoRAError(
+                f"{folder} holds no readable LIT-LoRA adapters (litlora.json is damaged: not valid JSON)."
+            ) from None
+        rank, alpha, dropout, plan = self._checked_plan(folder, meta, object_map or {})
         # adapters are rebuilt with the shape they were trained with
-        keep = asdict(self.settings) | {"rank": saved.rank, "alpha": saved.alpha, "dropout": saved.dropout}
+        keep = asdict(self.settings) | {"rank": rank, "alpha": alpha, "dropout": dropout}
         self.settings = LoraSettings.from_dict(keep)
         loaded: dict[int, list[str]] = {}
         with self.lock:
-            for key, info in meta.get("objects", {}).items():
-                oid = (object_map or {}).get(int(key), int(key))
+            for oid, fname, trained_on, sd in plan:
                 ob = self._obj(oid)
-                for a in info.get("adapters", []):
-                    try:
-                        sd = load_file(str(folder / a["file"]), device=str(self.tracker.device))
-                    except Exception as exc:
-                        raise LitLoRAError(
-                            f"adapter file {a['file']} in {folder} is unreadable ({exc})"
-                        ) from exc
-                    ad = self._new_adapter(ob, oid)
-                    ad.trained_on = list(a.get("trained_on", []))
-                    res = set_peft_model_state_dict(self.decoder, sd, adapter_name=ad.name)
-                    if getattr(res, "unexpected_keys", None):
-                        raise LitLoRAError(f"adapter {a['file']} does not fit this model's decoder")
-                    self._enable(False)
-                    loaded.setdefault(oid, []).append(ad.label)
+                ad = self._new_adapter(ob, oid)
+                ad.trained_on = trained_on
+                res = set_peft_model_state_dict(self.decoder, sd, adapter_name=ad.name)
+                if getattr(res, "unexpected_keys", None):
+                    raise LitLoRAError(f"The adapter {folder / fname} does not fit this model's decoder.")
+                self._enable(False)
+                loaded.setdefault(oid, []).append(ad.label)
             self._keep_constants_if_possible()
         return loaded
+
+    def _checked_plan(
+        self, folder: Path, meta: Any, object_map: dict[int, int]
+    ) -> tuple[int, float, float, list[tuple[int, str, list[int], dict[str, torch.Tensor]]]]:
+        """Validate litlora.json and read every adapter file it names; LitLoRAError on the first fault."""
+        where = folder / "litlora.json"
+
+        def bad(what: str) -> LitLoRAError:
+            return LitLoRAError(f"The adapter list {where} is damaged: {what}.")
+
+        if not isinstance(meta, dict):
+            raise bad("it is not a JSON object")
+        version = meta.get("schema_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise bad("its schema_version is not a whole number")
+        if version > SCHEMA_VERSION:
+            raise LitLoRAError(f"{folder} was written by a newer version of LIT-LoRA Desktop")
+        saved = meta.get("settings", {})
+        if not isinstance(saved, dict):
+            raise bad("its settings are not a JSON object")
+        rank, alpha, dropout = saved.get("rank", 4), saved.get("alpha", 4.0), saved.get("dropout", 0.1)
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK:
+            raise bad(f"its LoRA rank {str(rank)[:20]} is not a whole number from 1 to {MAX_RANK}")
+        for name, v, ok in (
+            ("alpha", alpha, lambda x: 0 < x <= 1e4),
+            ("dropout", dropout, lambda x: 0 <= x < 1),
+        ):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+                raise bad(f"its LoRA {name} {str(v)[:20]} is out of range")
+        objects = meta.get("objects", {})
+        if not isinstance(objects, dict):
+            raise bad("its objects are not a JSON object")
+        shapes = self._adapter_shapes(rank)
+        numel = sum(math.prod(v) for v in shapes.values())
+        limit = 8 * numel + (1 << 20)  # float64 at most, plus the header
+        plan = []
+        for key, info in objects.items():
+            if not (isinstance(key, str) and key.isdigit()) or not isinstance(info, dict):
+                raise bad(f"object {str(key)[:20]!r} is not an object id with its adapters")
+            oid = object_map.get(int(key), int(key))
+            ads = info.get("adapters", [])
+            if not isinstance(ads, list) or len(ads) > MAX_ADAPTERS_PER_OBJECT:
+                raise bad(f"object {key} has no list of at most {MAX_ADAPTERS_PER_OBJECT} adapters")
+            for a in ads:
+                fname = a.get("file") if isinstance(a, dict) else None
+                if not isinstance(fname, str) or not _plain_file_name(folder, fname):
+                    raise LitLoRAError(
+                        f"The adapter list {where} names {str(fname)[:60]!r}, which is not a file in {folder} "
+                        "itself: it was refused."
+                    )
+                trained = a.get("trained_on", [])
+                if not isinstance(trained, list) or not all(
+                    isinstance(f, int) and not isinstance(f, bool) for f in trained
+                ):
+                    trained = []
+                plan.append(
+                    (oid, fname, trained[:100_000], self._read_adapter(folder / fname, shapes, limit))
+                )
+        return rank, float(alpha), float(dropout), plan
+
+    def _adapter_shapes(self, rank: int) -> dict[str, tuple[int, int]]:
+        """The tensors an adapter of ``rank`` has on this decoder: name -> shape."""
+        out = {}
+        for name, mod in self.decoder.named_modules():
+            if re.fullmatch(TARGET_MODULES, name):
+                fin, fout = int(mod.in_features), int(mod.out_features)
+                out[f"{name}.lora_A.weight"] = (rank, fin)
+                out[f"{name}.lora_B.weight"] = (fout, rank)
+        return out
+
+    def _read_adapter(
+        self, path: Path, shapes: dict[str, tuple[int, int]], limit: int
+    ) -> dict[str, torch.Tensor]:
+        """An adapter file's tensors, checked against ``shapes``; LitLoRAError naming the file otherwise."""
+        try:
+            size = path.stat().st_size
+            if size > limit:
+                raise LitLoRAError(
+                    f"The adapter {path} is {size} bytes, far more than an adapter of this model."
+                )
+            raw = read_regular_file(path)
+        except FileNotFoundError:
+            raise LitLoRAError(f"The adapter {path} is missing.") from None
+        except OSError as exc:
+            raise LitLoRAError(f"The adapter {path} cannot be read: {exc.strerror or exc}.") from None
+        try:
+            sd = load_safetensors_bytes(raw)
+        except Exception:  # safetensors raises its own error types on damaged headers
+            raise LitLoRAError(
+                f"The adapter {path} is damaged: it is not a readable safetensors file."
+            ) from None
+        if not sd:
+            raise LitLoRAError(f"The adapter {path} is empty: it holds no weights.")
+        if set(sd) != set(shapes) or any(tuple(t.shape) != shapes[k] for k, t in sd.items()):
+            raise LitLoRAError(
+                f"The adapter {path} does not fit this model's decoder (other layers or shapes)."
+            )
+        if not all(t.is_floating_point() and bool(torch.isfinite(t).all()) for t in sd.values()):
+            raise LitLoRAError(
+                f"The adapter {path} is damaged: it holds weights that are not finite numbers."
+            )
+        if not any(bool(t.any()) for k, t in sd.items() if ".lora_B." in k):
+            raise LitLoRAError(f"The adapter {path} was never trained: all its weights are zero.")
+        return {k: t.to(dtype=torch.float32, device=self.tracker.device) for k, t in sd.items()}
 
     def _keep_constants_if_possible(self) -> None:
         if self._constants is None and self.tracker.decoder_constants is not None:
@@ -768,6 +883,17 @@ class LitLoRA:
         """Pick up the decoder constants once the tracker has tracked a frame (for loaded adapters)."""
         with self.lock:
             self._keep_constants_if_possible()
+
+
+def _plain_file_name(folder: Path, name: str) -> bool:
+    """True when ``name`` is a bare file name whose file lies in ``folder`` itself (no ``..``, no
+    separators, no absolute path, no link out of the folder)."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or Path(name).is_absolute() or "\0" in name:
+        return False
+    try:
+        return (folder / name).resolve().parent == folder.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
