@@ -451,15 +451,23 @@ def infer_config_from_meta_state_dict(
 def read_meta_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read the state dict out of a Meta ``.pt`` file safely (``weights_only``: no code runs)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MetaCheckpointError(f"No such checkpoint file: {path}")
+    if not path.is_file():  # a named pipe would block torch.load for ever
+        raise MetaCheckpointError(f"{path.name} is not a SAM2 checkpoint: it is not a regular file.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise MetaCheckpointError(
-            f"{path.name} is not a SAM2 checkpoint: it could not be read as a PyTorch weights file "
-            f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
-        ) from exc
+        # torch's own text is not for the user: it suggests weights_only=False, which would run
+        # whatever code the file holds, or speaks of zip readers and pickle opcodes.
+        if "Unsupported global" in str(exc):
+            why = (
+                "it holds Python objects besides the weights, which are not loaded because loading "
+                "them could run code from the file"
+            )
+        else:
+            why = "it is not a PyTorch weights file, or it is damaged or truncated"
+        raise MetaCheckpointError(f"{path.name} is not a SAM2 checkpoint this app can read: {why}.") from None
     sd = obj.get("model", obj) if isinstance(obj, Mapping) else None
     if not isinstance(sd, Mapping) or not sd:
         raise MetaCheckpointError(
