@@ -139,16 +139,24 @@ def decode_indexed_png(
         length, tag = struct.unpack(">I4s", data[pos : pos + 8])
         body = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
+        if len(body) != length:
+            raise AnnotationImportError(
+                f"the PNG is truncated (its {tag.decode('latin-1')!r} chunk is cut off)"
+            )
         if tag == b"IHDR":
+            if length != 13:
+                raise AnnotationImportError("the PNG is damaged (its header has the wrong length)")
             hdr = struct.unpack(">IIBBBBB", body)
         elif tag == b"PLTE":
+            if length % 3:
+                raise AnnotationImportError("the PNG is damaged (its palette is not made of RGB triples)")
             plte = np.frombuffer(body, np.uint8).reshape(-1, 3)
         elif tag == b"IDAT":
             idat.append(body)
         elif tag == b"IEND":
             break
     if hdr is None:
-        raise AnnotationImportError("PNG without a header (truncated?)")
+        raise AnnotationImportError("the PNG has no header: it is truncated or damaged")
     w, h, depth, ctype, _, _, interlace = hdr
     if not (0 < w <= MAX_MASK_SIDE and 0 < h <= MAX_MASK_SIDE):
         raise AnnotationImportError(f"the PNG claims an impossible size of {w}x{h} pixels")
@@ -164,7 +172,7 @@ def decode_indexed_png(
     try:
         raw = np.frombuffer(zlib.decompressobj().decompress(b"".join(idat), h * (stride + 1)), np.uint8)
     except zlib.error as exc:
-        raise AnnotationImportError(f"corrupt PNG data ({exc})") from exc
+        raise AnnotationImportError("the PNG's pixel data is damaged (it does not decompress)") from exc
     if raw.size < h * (stride + 1):
         raise AnnotationImportError("truncated PNG data")
     rows = raw[: h * (stride + 1)].reshape(h, stride + 1)
