@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from litlora_desktop.core.allocator import malloc_tuned, tune_malloc
-from litlora_desktop.core.model import choose_device, default_config, random_model
+from litlora_desktop.core.model import choose_device, default_config, load_model, random_model
 from litlora_desktop.core.synthetic import SyntheticScene, write_video_file
 from litlora_desktop.core.video import VideoSource
 
@@ -24,6 +24,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--default-malloc", action="store_true", help="leave glibc's malloc untuned (the app tunes it)"
     )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="time this model instead (e.g. 'demo', the shipped 256-px SAM2); default: SAM2.1-tiny's "
+        "architecture with random weights",
+    )
     return p
 
 
@@ -34,7 +40,10 @@ def setup(args: argparse.Namespace, num_frames: int):
     if args.threads:
         torch.set_num_threads(args.threads)
     choice = choose_device(args.device)
-    model = random_model(default_config(), seed=0).to(choice.device)
+    if getattr(args, "model", None):
+        model = load_model(args.model, device=args.device).model
+    else:
+        model = random_model(default_config(), seed=0).to(choice.device)
     scene = SyntheticScene(num_frames=num_frames, size=(args.height, args.width), seed=7, scenario="basic")
     folder = Path(tempfile.mkdtemp(prefix="litlora-bench-"))
     path = write_video_file(scene, folder / "bench.mp4")

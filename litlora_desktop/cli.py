@@ -3,7 +3,9 @@
     litlora-desktop [VIDEO_OR_FOLDER] [--model ID_OR_PATH] [--device cuda|mps|cpu]
 
 ``--model`` takes a model-hub id (facebook/sam2.1-hiera-tiny, -small, -base-plus, -large), a local
-folder written by ``save_pretrained``, or a Meta ``.pt`` checkpoint. Developer option:
+folder written by ``save_pretrained``, a Meta ``.pt`` checkpoint, or ``demo``: the small SAM2 shipped
+with the app, trained on synthetic shapes (offline; also what the app falls back to when the chosen
+hub model is not cached and cannot be downloaded). Developer option:
 ``--model tiny-random`` runs a tiny randomly initialised SAM2 (no download, meaningless masks) for
 demos and tests.
 """
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         help="SAM2 model: " + ", ".join(MODEL_CHOICES.values()) + ", a local model folder, a Meta .pt file, "
-        "or 'tiny-random' (developers). Default: the last model used.",
+        "'demo' (shipped, trained on synthetic shapes), or 'tiny-random' (developers). Default: the last model used.",
     )
     p.add_argument(
         "--device",

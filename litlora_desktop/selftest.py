@@ -22,15 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from litlora_desktop.core.resources import resources_dir
+
 TRACK_FRAMES = 6  # frames tracked before the correction; the correction is on the last of them
 TRAIN_EPOCHS = 5
 SELFTEST_CONFIG = Path("selftest") / "tiny_config.json"
-
-
-def resources_dir() -> Path:
-    """The app's resources: inside the bundle when frozen, else the repository's ``resources/``."""
-    base = getattr(sys, "_MEIPASS", None)
-    return Path(base) / "resources" if base else Path(__file__).resolve().parents[1] / "resources"
 
 
 def is_frozen() -> bool:
@@ -198,6 +194,24 @@ def run_self_test(
             _check(np.array_equal(back, m), "RLE round trip changed the mask")
             return f"candidate mask RLE round trip exact ({int(m.sum())} pixels)"
 
+        def demo() -> str:
+            from litlora_desktop.core.ground_truth import centre_point
+            from litlora_desktop.core.model import DEMO_MODEL, load_model
+            from litlora_desktop.core.tracker import Click, Tracker
+
+            loaded = load_model(DEMO_MODEL, device=device)  # shipped in resources/models: works offline
+            src, scene = state["source"], state["scene"]
+            obj = max(scene.object_ids, key=lambda o: int(scene.mask(o, 0).sum()))
+            gt = scene.mask(obj, 0)
+            with Tracker(loaded.model, src, autocast_dtype=loaded.device.autocast_dtype) as tr:
+                tr.add_object(obj)
+                got = tr.add_clicks(obj, 0, [Click(*centre_point(gt))]).mask
+            iou = float((got & gt).sum() / max(1, (got | gt).sum()))
+            _check(
+                iou >= 0.5, f"one click on the sample's largest object gave IoU {iou:.2f} (expected >= 0.5)"
+            )
+            return f"demo SAM2 loaded from the resources; one click on the sample: IoU {iou:.2f}"
+
         def window() -> str:
             # A copy: a project the user keeps next to the shipped sample (its autosave offers a
             # recovery dialog) must neither block this headless check nor be touched by it.
@@ -213,6 +227,7 @@ def run_self_test(
             ("tracking", track),
             ("LIT-LoRA", lora),
             ("masks", rle),
+            ("demo model", demo),
         ]
         if gui:
             steps.append(("window", window))

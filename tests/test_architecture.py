@@ -1,21 +1,21 @@
-"""House rules that a tool, not a convention, keeps: core and eval never import Qt."""
+"""House rules that a tool, not a convention, keeps: core, eval and training never import Qt."""
 
 import subprocess
 import sys
 
 
-def test_core_and_eval_import_without_qt():
+def test_core_eval_and_training_import_without_qt():
     code = (
         "import sys, pkgutil, importlib\n"
-        "import litlora_desktop.core as c, litlora_desktop.eval as e\n"
-        "for pkg in (c, e):\n"
+        "import litlora_desktop.core as c, litlora_desktop.eval as e, litlora_desktop.training as t\n"
+        "for pkg in (c, e, t):\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('PySide6', 'superqt', 'qtpy', 'shiboken6'))\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"Qt modules imported by core/eval: {out.stdout.strip()}"
+    assert out.stdout.strip() == "", f"Qt modules imported by core/eval/training: {out.stdout.strip()}"
 
 
 def test_no_torchvision_dependency():

@@ -12,10 +12,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from litlora_desktop.core.annotations import encode_mask
+
+
+def centre_point(mask: np.ndarray) -> tuple[float, float]:
+    """Where a person clicks to pick an object: its most interior point (x, y), borders padded."""
+    padded = np.pad(np.asarray(mask, bool).astype(np.uint8), 1)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(x), float(y)
 
 
 class GroundTruth:

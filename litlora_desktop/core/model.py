@@ -24,11 +24,11 @@ DEMO_MODEL = "demo"
 """The small SAM2 this repository trains on synthetic shapes and ships: works offline, knows shapes only."""
 DEMO_LABEL = "Demo SAM2 (synthetic shapes, offline)"
 MODEL_CHOICES: dict[str, str] = {
-    DEMO_LABEL: DEMO_MODEL,
     "SAM2.1 tiny": "facebook/sam2.1-hiera-tiny",
     "SAM2.1 small": "facebook/sam2.1-hiera-small",
     "SAM2.1 base-plus": "facebook/sam2.1-hiera-base-plus",
     "SAM2.1 large": "facebook/sam2.1-hiera-large",
+    DEMO_LABEL: DEMO_MODEL,
 }
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default="facebook/sam2.1-hiera-tiny",
-        help="model-hub id, save_pretrained folder, Meta .pt checkpoint, or 'tiny-random' (developers)",
+        help="model-hub id, save_pretrained folder, Meta .pt checkpoint, 'demo' (the shipped SAM2 trained on "
+        "synthetic shapes), or 'tiny-random' (developers)",
     )
     p.add_argument(
         "--device", default="auto", help="cuda, cuda:N, mps, cpu or auto; a comma list spreads workers"

@@ -10,23 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
+from litlora_desktop.core.ground_truth import centre_point
 from litlora_desktop.core.tracker import Box, Click, Tracker
 from litlora_desktop.eval.metrics import f_measure, jaccard
 
 MaskFn = Callable[[int, int], np.ndarray]
 """``gt(object_id, frame) -> (H, W) bool``."""
-
-
-def centre_point(mask: np.ndarray) -> tuple[float, float]:
-    """Where a person clicks to pick an object: its most interior point (x, y), borders padded."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return float(x), float(y)
 
 
 def bounding_box(mask: np.ndarray) -> Box:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from litlora_desktop.core.ground_truth import centre_point
 from litlora_desktop.core.preprocess import FrameNormalizer, resize_frame
 from litlora_desktop.core.shapes import ShapeScene
 from litlora_desktop.training.forward import Prompt
@@ -104,11 +105,6 @@ def _deepest(mask: np.ndarray) -> tuple[tuple[float, float], float]:
     return (float(x), float(y)), float(dist[y, x])
 
 
-def centre_click(mask: np.ndarray) -> tuple[float, float]:
-    """Where a person clicks to pick an object: its most interior point."""
-    return _deepest(mask)[0]
-
-
 def first_prompt(masks: np.ndarray, kind: str, rng: np.random.Generator, n_clicks: int = 1) -> Prompt:
     """A first-frame prompt for every clip from its target masks (B, S, S) bool.
 
@@ -133,7 +129,7 @@ def first_prompt(masks: np.ndarray, kind: str, rng: np.random.Generator, n_click
     for m in masks:
         ys, xs = np.nonzero(m)
         if rng.random() < 0.5:
-            p = centre_click(m)
+            p = centre_point(m)
         else:
             j = int(rng.integers(len(xs)))
             p = (float(xs[j]), float(ys[j]))
@@ -158,7 +154,7 @@ def correction_click(pred: np.ndarray, gt: np.ndarray) -> tuple[tuple[float, flo
     positives, whichever is deeper; positive (1) when it is a missed part."""
     fn, fp = gt & ~pred, pred & ~gt
     if not fn.any() and not fp.any():  # nothing to fix: confirm the object, or say "not here"
-        return (centre_click(gt), 1) if gt.any() else ((0.0, 0.0), 0)
+        return (centre_point(gt), 1) if gt.any() else ((0.0, 0.0), 0)
     (pn, dn), (pp, dp) = _deepest(fn), _deepest(fp)
     if dn >= dp:
         return pn, 1

@@ -117,9 +117,14 @@ class ClipForward:
         corrector: Any = None,
         corrections_as_conditioning: bool = False,
         extra_first_prompts: list[Prompt] | None = None,
+        refine: Any = None,
     ) -> tuple[list[FrameOut], list[DecoderOut]]:
         """Forward a batch of clips; returns per-frame outputs and the decoder outputs of
-        ``extra_first_prompts`` (other prompts tried on frame 0, decoder only: cheap extra signal)."""
+        ``extra_first_prompts`` (other prompts tried on frame 0, decoder only: cheap extra signal).
+
+        ``refine(extra_outputs) -> list[Prompt]``: more frame-0 prompts made from those outputs (e.g. a
+        click at the largest error of the one-click mask), decoded after them and returned with them.
+        """
         model = self.model
         b, t_len = pixels.shape[:2]
         if 0 not in prompts:
@@ -145,7 +150,10 @@ class ClipForward:
                 out = self._head(fo, pix, hi_res, cur[-1], prompt)
                 for p in extra_first_prompts or []:
                     extra.append(self._decode(pix, hi_res, p, multimask=self._multimask(True, p))[0])
-                cond[t] = self._memory(cur[-1], out, from_prompt=True)
+                for p in refine(list(extra)) if refine is not None else []:
+                    extra.append(self._decode(pix, hi_res, p, multimask=self._multimask(True, p))[0])
+                if t_len > 1:  # a single image leaves no memory anyone would read
+                    cond[t] = self._memory(cur[-1], out, from_prompt=True)
             else:
                 pix = self._attend(t, cur[-1], pos_last, cond, non_cond)
                 out = self._head(fo, pix, hi_res, cur[-1], None, init=False)

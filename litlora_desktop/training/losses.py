@@ -15,6 +15,10 @@ import torch.nn.functional as F
 from litlora_desktop.training.forward import DecoderOut
 
 W_FOCAL, W_DICE, W_IOU, W_SCORE = 20.0, 1.0, 1.0, 1.0
+LOSS_SIZE = 128
+"""Masks are compared at 128 x 128 (half the 256-pixel input; the decoder's logits are 64 x 64): on a
+CPU the loss at full input size cost as much as the decoder itself, for boundaries the logits cannot
+draw finer anyway."""
 
 
 def _focal(
@@ -40,10 +44,13 @@ def frame_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss of one decoder pass, averaged over the batch, and the IoU of the trained masks (B,).
 
-    ``target`` is (B, S, S) float {0, 1} at model resolution; logits are upsampled to it.
+    ``target`` is (B, S, S) float {0, 1} at model resolution; both go to ``LOSS_SIZE`` (the target by
+    area, then a 0.5 threshold, so it stays binary).
     """
     b, m = out.multimask_logits.shape[:2]
-    size = target.shape[-2:]
+    size = (min(LOSS_SIZE, target.shape[-2]), min(LOSS_SIZE, target.shape[-1]))
+    if target.shape[-2:] != size:
+        target = (F.interpolate(target[:, None].float(), size=size, mode="area")[:, 0] > 0.5).float()
     logits = F.interpolate(out.multimask_logits.float(), size=size, mode="bilinear", align_corners=False)
     tgt = target[:, None].expand(b, m, *size)
     combo = W_FOCAL * _focal(logits, tgt) + W_DICE * _dice(logits, tgt)  # (B, M)

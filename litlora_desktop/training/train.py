@@ -25,13 +25,17 @@ import numpy as np
 import torch
 from transformers import Sam2VideoModel
 
+from litlora_desktop.core.ground_truth import centre_point
 from litlora_desktop.core.model import choose_device, demo_config, random_model, tiny_config
-from litlora_desktop.training.data import Batch, centre_click, correction_click, first_prompt, make_batch
+from litlora_desktop.training.data import Batch, correction_click, first_prompt, make_batch
 from litlora_desktop.training.forward import ClipForward, FrameOut, Prompt
 from litlora_desktop.training.losses import frame_loss
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best"  # save_pretrained folder of the best validation so far
+
+
+_IMAGE_SEEDS = 10**8  # image steps draw their scenes from here on (still the train split)
 
 
 def _schedule(step: int, progress: float, warmup: int = 100) -> float:
@@ -80,7 +84,7 @@ def train_step(
     kind = str(rng.choice(["mask", "box", "clicks"], p=[0.25, 0.3, 0.45]))
     n_clicks = int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))
     prompt = first_prompt(masks0, kind, rng, n_clicks)
-    centre = np.array([[centre_click(m)] for m in masks0], np.float32)
+    centre = np.array([[centre_point(m)] for m in masks0], np.float32)
     extra = [
         Prompt(points=torch.from_numpy(centre), labels=torch.ones(len(centre), 1, dtype=torch.int32)),
         first_prompt(masks0, "box", rng),
@@ -115,6 +119,45 @@ def train_step(
     }
 
 
+def image_step(
+    model: torch.nn.Module, batch: Batch, rng: np.random.Generator
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """SAM 2 trains on images as well as videos: single frames, each prompted three ways (its main
+    prompt, a centre click, a box), then refined with a click at the largest error of the one-click
+    mask. Cheap (no memory), so clicking and boxing get many more updates than video steps give them."""
+    masks0 = batch.masks[:, 0].numpy() > 0.5
+    kind = str(rng.choice(["box", "clicks"], p=[0.4, 0.6]))
+    prompt = first_prompt(masks0, kind, rng, int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2])))
+    centre = [centre_point(m) for m in masks0]
+    one_click = Prompt(
+        points=torch.tensor([[c] for c in centre]), labels=torch.ones(len(centre), 1, dtype=torch.int32)
+    )
+
+    def refine(outs: list) -> list[Prompt]:
+        first = outs[0]
+        logits = first.multimask_logits[torch.arange(len(centre)), first.iou_scores.argmax(1)][:, None]
+        size = masks0.shape[-1]
+        up = torch.nn.functional.interpolate(logits.detach().float(), size=(size, size), mode="bilinear")
+        fixes = [correction_click(p, m) for p, m in zip((up[:, 0] > 0).numpy(), masks0, strict=True)]
+        pts = torch.tensor([[c, xy] for c, (xy, _) in zip(centre, fixes, strict=True)], dtype=torch.float32)
+        return [Prompt(points=pts, labels=torch.tensor([[1, lab] for _, lab in fixes], dtype=torch.int32))]
+
+    frames, extra = ClipForward(model)(
+        batch.pixels,
+        {0: prompt},
+        extra_first_prompts=[one_click, first_prompt(masks0, "box", rng)],
+        refine=refine,
+    )
+    losses, click_iou = [], float("nan")
+    for i, p in enumerate([*frames[0].passes, *extra]):
+        loss, iou = frame_loss(p, batch.masks[:, 0], batch.present[:, 0])
+        losses.append(loss)
+        if i == 1:
+            click_iou = float(iou.mean())
+    total = torch.stack(losses).mean()
+    return total, {"loss": float(total.detach()), "track_iou": float("nan"), "click_iou": click_iou}
+
+
 @torch.no_grad()
 def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
     """Held-out figures: IoU of one centre click and of a box on frame 0, and J of tracking
@@ -124,7 +167,7 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
     rng = np.random.default_rng(0)
     for batch in batches:
         masks0 = batch.masks[:, 0].numpy() > 0.5
-        centre = np.array([[centre_click(m)] for m in masks0], np.float32)
+        centre = np.array([[centre_point(m)] for m in masks0], np.float32)
         prompts = [
             Prompt(points=torch.from_numpy(centre), labels=torch.ones(len(centre), 1, dtype=torch.int32)),
             first_prompt(masks0, "box", np.random.default_rng(1)),
@@ -186,7 +229,10 @@ def run(args: argparse.Namespace) -> int:
     model = random_model(config, seed=args.seed).to(device)
     size = int(model.config.image_size)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    step, cursor, best, spent = 0, 0, -1.0, 0.0
+    step, cursor, image_cursor, best, spent = 0, 0, 0, -1.0, 0.0
+    if args.init:
+        model.load_state_dict(Sam2VideoModel.from_pretrained(args.init).state_dict())
+        print(f"weights from {args.init}", flush=True)
     ckpt = out / CHECKPOINT
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -194,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         opt.load_state_dict(state["opt"])
         step, cursor, best = int(state["step"]), int(state["cursor"]), float(state["best"])
         spent = float(state.get("seconds", 0.0))
+        image_cursor = int(state.get("image_cursor", 0))
         print(f"resumed at step {step}", flush=True)
     log = open(out / "train.log", "a", encoding="utf-8")
 
@@ -217,6 +264,7 @@ def run(args: argparse.Namespace) -> int:
                 "opt": opt.state_dict(),
                 "step": step,
                 "cursor": cursor,
+                "image_cursor": image_cursor,
                 "best": best,
                 "seconds": time.monotonic() - t_start,
             },
@@ -224,15 +272,21 @@ def run(args: argparse.Namespace) -> int:
         )
 
     batches = _Prefetch(cursor, args.batch, size, args.frames)
+    images = _Prefetch(_IMAGE_SEEDS + image_cursor, args.image_batch, size, 1)
     while step < args.steps and (time.monotonic() - t_start) < args.minutes * 60:
         for g in opt.param_groups:
             progress = max(step / args.steps, (time.monotonic() - t_start) / (args.minutes * 60))
-            g["lr"] = args.lr * _schedule(step, progress)
-        batch, cursor = batches.next()
+            g["lr"] = args.lr * _schedule(step, progress, args.warmup)
         model.eval()  # no dropout: train the model exactly as the app runs it
         rng = np.random.default_rng([args.seed, step])
         t0 = time.perf_counter()
-        loss, figs = train_step(model, batch.to(device), rng)
+        if rng.random() < args.image_share:
+            batch, nxt = images.next()
+            image_cursor = nxt - _IMAGE_SEEDS
+            loss, figs = image_step(model, batch.to(device), rng)
+        else:
+            batch, cursor = batches.next()
+            loss, figs = train_step(model, batch.to(device), rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -241,8 +295,14 @@ def run(args: argparse.Namespace) -> int:
         window.append(figs)
         step += 1
         if step % args.log_every == 0:
-            agg = {k: float(np.nanmean([w[k] for w in window])) for k in window[0]}
-            say(f"step {step} loss {agg['loss']:.4f} track_iou {agg['track_iou']:.3f} {agg['s']:.2f} s/step")
+            agg = {
+                k: float(np.nanmean([w.get(k, np.nan) for w in window]))
+                for k in ("loss", "track_iou", "click_iou", "s")
+            }
+            say(
+                f"step {step} loss {agg['loss']:.4f} track_iou {agg['track_iou']:.3f} "
+                f"click_iou {agg['click_iou']:.3f} {agg['s']:.2f} s/step"
+            )
             window = []
         if step % args.val_every == 0 or step == args.steps:
             v = validate(model, val)
@@ -280,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=120.0, help="stop after this long (resume later)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--frames", type=int, default=8, help="frames per training clip")
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
+    p.add_argument("--image-batch", type=int, default=24, help="frames per image step")
+    p.add_argument("--image-share", type=float, default=0.6, help="share of steps that are image steps")
+    p.add_argument("--init", help="start from these weights (a save_pretrained folder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cuda, mps, cpu or auto")
     p.add_argument("--config", choices=("demo", "tiny"), default="demo", help="architecture (tiny: tests)")

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.model import MODEL_CHOICES
+from litlora_desktop.core.model import DEMO_MODEL, MODEL_CHOICES
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.ui.shortcuts import ACTIONS, ShortcutMap, split_keys
 from litlora_desktop.workers.engine import TINY_RANDOM
@@ -203,7 +203,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout(w)
         self.model_combo = QComboBox(w)
         for label, hub_id in MODEL_CHOICES.items():
-            self.model_combo.addItem(f"{label}  ({hub_id})", hub_id)
+            self.model_combo.addItem(label if hub_id == DEMO_MODEL else f"{label}  ({hub_id})", hub_id)
         self.model_combo.addItem(LOCAL_FOLDER, "folder")
         self.model_combo.addItem(META_FILE, "file")
         self.model_combo.addItem(DEV_MODEL, TINY_RANDOM)
@@ -224,7 +224,9 @@ class SettingsDialog(QDialog):
         help_text = QLabel(
             "Hub models are downloaded once (with a progress dialog you can cancel) into the local model "
             "cache and then work offline. On a machine without internet, copy a model folder onto it and "
-            "pick it as a local folder, or use one of Meta's .pt checkpoints.",
+            "pick it as a local folder, or use one of Meta's .pt checkpoints. The demo SAM2 ships with the "
+            "app and needs no download, but it was trained on synthetic shapes only: use it to try the app, "
+            "not for real footage.",
             w,
         )
         help_text.setWordWrap(True)

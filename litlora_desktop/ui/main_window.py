@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSplitter,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -30,6 +31,7 @@ from litlora_desktop.core.video import FrameSource
 from litlora_desktop.ui.candidates_panel import CandidatesPanel
 from litlora_desktop.ui.canvas import CandidateView, Canvas
 from litlora_desktop.ui.dialogs import DownloadDialog, SettingsDialog, ShortcutsDialog, notify
+from litlora_desktop.ui.notice import NoticeBanner
 from litlora_desktop.ui.objects_panel import ObjectsPanel
 from litlora_desktop.ui.project_mixin import ProjectMixin
 from litlora_desktop.ui.session import AUTO_PREFIX, AnnotationSession
@@ -72,8 +74,16 @@ class MainWindow(ProjectMixin, TransferMixin, QMainWindow):
 
         self.canvas = Canvas(self)
         self.timeline = Timeline(self)
+        self.notice = NoticeBanner(self)
+        self.notice.action_requested.connect(self.open_settings)
+        top = QWidget(self)
+        top_lay = QVBoxLayout(top)
+        top_lay.setContentsMargins(0, 0, 0, 0)
+        top_lay.setSpacing(0)
+        top_lay.addWidget(self.notice)
+        top_lay.addWidget(self.canvas, 1)
         split = QSplitter(Qt.Orientation.Vertical, self)
-        split.addWidget(self.canvas)
+        split.addWidget(top)
         split.addWidget(self.timeline)
         split.setStretchFactor(0, 1)
         split.setCollapsible(0, False)
@@ -416,7 +426,10 @@ class MainWindow(ProjectMixin, TransferMixin, QMainWindow):
 
     def _on_model(self, loaded: LoadedModel | None) -> None:
         self._close_download()
-        if loaded is not None:
+        if loaded is not None and loaded.fallback_note:  # a stand-in: keep the user's choice for next time
+            self.notice.show_notice(loaded.fallback_note)
+        elif loaded is not None:
+            self.notice.hide()
             self.settings.set("model/source", loaded.source)
             if loaded.device.fell_back:
                 self.show_problem(

@@ -21,7 +21,16 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from litlora_desktop.core.litlora import RANDOM_DECODER_LORA
-from litlora_desktop.core.model import DownloadCancelled, LoadedModel, ModelLoadError, load_model
+from litlora_desktop.core.model import (
+    DEMO_MODEL,
+    DownloadCancelled,
+    LoadedModel,
+    ModelLoadError,
+    ModelNotAvailable,
+    fallback_to_demo,
+    load_model,
+)
+from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.tracker import Box, Click, FrameResult, ObjectMask, Tracker
 from litlora_desktop.core.video import FrameSource, VideoSource
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
@@ -93,7 +102,12 @@ def load_any_model(spec: str, device: str | None, progress: Callable[[int, int],
             config = tiny_config(64)
         model = random_model(config, seed=0).to(choice.device)
         return LoadedModel(model=model, source=TINY_RANDOM, device=choice)
-    return load_model(spec, device=device, progress=progress)
+    try:
+        return load_model(spec, device=device, progress=progress)
+    except ModelNotAvailable as exc:  # offline and not cached: work with the demo model meanwhile
+        if spec == DEMO_MODEL or not demo_model_dir().joinpath("config.json").is_file():
+            raise
+        return fallback_to_demo(spec, exc, device)
 
 
 class EngineState:

@@ -71,3 +71,31 @@ def test_configs():
     assert all(torch.equal(a, b) for a, b in zip(tiny.parameters(), same.parameters(), strict=True))
     cfg = default_config()  # SAM2.1-hiera-tiny
     assert cfg.image_size == 1024 and cfg.vision_config.backbone_config.blocks_per_stage == [1, 2, 7, 2]
+
+
+def test_the_demo_model_loads_by_name_offline_and_says_what_it_is():
+    from litlora_desktop.core.model import DEMO_MODEL, load_model
+
+    loaded = load_model(DEMO_MODEL, device="cpu")
+    assert loaded.source == "demo" and loaded.name == "Demo SAM2 (synthetic shapes)"
+    assert loaded.model.config.image_size == 256
+
+
+def test_a_missing_demo_model_is_a_clear_error(monkeypatch, tmp_path):
+    import litlora_desktop.core.model as model_mod
+
+    monkeypatch.setattr(model_mod, "demo_model_dir", lambda: tmp_path / "gone")
+    with pytest.raises(model_mod.ModelLoadError, match="demo model is missing"):
+        model_mod.load_model("demo", device="cpu")
+
+
+def test_an_unreachable_hub_model_falls_back_to_the_demo_with_a_note(monkeypatch, tmp_path):
+    from litlora_desktop.workers.engine import load_any_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    loaded = load_any_model("facebook/sam2.1-hiera-small", "cpu", None)
+    assert loaded.source == "demo"
+    assert (
+        "facebook/sam2.1-hiera-small" in loaded.fallback_note and "synthetic shapes" in loaded.fallback_note
+    )

@@ -42,12 +42,38 @@ def close_dialogs():
             x.close()
 
 
-def test_offline_without_a_cached_model_the_video_opens_and_the_message_says_what_to_do(
-    qtbot, tmp_path, monkeypatch
-):
+def _offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
+def test_offline_without_a_cached_model_the_demo_model_stands_in_with_a_notice_that_does_not_block(
+    qtbot, tmp_path, monkeypatch
+):
+    _offline(monkeypatch, tmp_path)
+    w = plain_window(qtbot)
+    w.settings.set("model/source", "facebook/sam2.1-hiera-tiny")
+    w.load_model("facebook/sam2.1-hiera-tiny", "cpu")
+    w.open_path(str(frame_folder(tmp_path / "frames")))
+    qtbot.waitUntil(lambda: w.session.image is not None and w.session.model_ready, timeout=60_000)
+    assert w.session.loaded.source == "demo"
+    assert w.notice.isVisible(), "a notice above the video, not a dialog"
+    text = w.notice.label.text()
+    assert "sam2.1-hiera-tiny" in text and "synthetic shapes" in text and "Settings > Model" in text
+    assert not w.problems, "nothing modal: the window is usable at once"
+    assert w.settings.get("model/source") == "facebook/sam2.1-hiera-tiny", "the user's choice is kept"
+    assert "Demo SAM2" in w.status_labels["model"].text()
+    qtbot.mouseClick(w.notice.findChild(QPushButton, "noticeClose"), Qt.MouseButton.LeftButton)
+    assert not w.notice.isVisible()
+    w.close()
+
+
+def test_offline_without_a_cached_model_or_the_demo_model_the_video_opens_and_the_message_says_what_to_do(
+    qtbot, tmp_path, monkeypatch
+):
+    _offline(monkeypatch, tmp_path)
+    monkeypatch.setattr("litlora_desktop.workers.engine.demo_model_dir", lambda: tmp_path / "no-demo")
     w = plain_window(qtbot)
     w.load_model("facebook/sam2.1-hiera-tiny", "cpu")
     w.open_path(str(frame_folder(tmp_path / "frames")))
@@ -236,11 +262,12 @@ def test_settings_dialog_picks_a_model_and_it_loads_without_freezing(qtbot, wind
     w = window_factory(tiny_model)
     dlg = w.open_settings()
     combo = dlg.model_combo
-    assert [combo.itemText(i).split("  (")[0] for i in range(4)] == [
+    assert [combo.itemText(i).split("  (")[0] for i in range(5)] == [
         "SAM2.1 tiny",
         "SAM2.1 small",
         "SAM2.1 base-plus",
         "SAM2.1 large",
+        "Demo SAM2 (synthetic shapes, offline)",
     ]
     combo.setCurrentIndex(0)
     assert not dlg.path_edit.isEnabled()
