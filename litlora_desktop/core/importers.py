@@ -228,6 +228,8 @@ def import_davis(
     Frame numbers come from the file names when they are numbers (YouTube-VOS annotates every
     5th frame), else from the sorted order. Index 255 (void) is ignored. A ``meta.json`` in the
     YouTube-VOS layout, as our exporter writes, supplies names and categories.
+    Grayscale PNGs that are black and white (0/255) or anti-aliased are one object, not labels
+    (see ``_grayscale_reading``); the result's warnings say how they were read.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -240,8 +242,11 @@ def import_davis(
     numbered = all(p.stem.isdigit() for p in files)
     meta = _davis_meta(folder)
     job = _Job(len(files), progress, should_cancel)
-    tracks: dict[int, _Track] = {}
-    size, void = None, False
+    tracks: dict[int, _Track] | None = {}  # one per index; None once grayscale surely is not labels
+    one = meta.get("1", {})
+    white = _Track(one.get("name", "object 1"), one.get("category", "object"), None)
+    hist = np.zeros(256, np.int64)  # pixels per value, over the grayscale PNGs
+    size, void, gray = None, False, False
     for i, p in enumerate(files):
         frame = _frame_in_video(store, int(p.stem) if numbered else i, f"{folder.name}/{p.name}")
         try:
@@ -258,20 +263,74 @@ def import_davis(
             raise AnnotationImportError(
                 f"{p.name} is {idx.shape[1]}x{idx.shape[0]}, the others {size[1]}x{size[0]}."
             )
-        for v in np.unique(idx).tolist():
-            if v == 0 or v == 255:
-                void = void or v == 255
-                continue
-            if v not in tracks:
-                m = meta.get(str(v), {})
-                color = tuple(int(c) for c in pal[v]) if pal is not None and v < len(pal) else None
-                tracks[v] = _Track(m.get("name", f"object {v}"), m.get("category", "object"), color)  # type: ignore[arg-type]
-            tracks[v].masks[frame] = MaskRecord.from_mask(idx == v, "imported")
+        counts = np.bincount(idx.ravel(), minlength=256)
+        void = void or bool(counts[255])
+        if pal is None:  # grayscale: labels, or a black-and-white or anti-aliased mask (decided below)
+            gray = True
+            hist += counts
+            above = idx >= _GRAY_THRESHOLD
+            if above.any():
+                white.masks[frame] = MaskRecord.from_mask(above, "imported")
+            if np.count_nonzero(hist[1:255]) > _MAX_GRAY_LABELS:
+                tracks = None  # too many gray levels to be labels: never build an object per level
+        if tracks is not None:
+            for v in np.flatnonzero(counts).tolist():
+                if v == 0 or v == 255:
+                    continue
+                if v not in tracks:
+                    m = meta.get(str(v), {})
+                    color = tuple(int(c) for c in pal[v]) if pal is not None and v < len(pal) else None
+                    tracks[v] = _Track(m.get("name", f"object {v}"), m.get("category", "object"), color)  # type: ignore[arg-type]
+                tracks[v].masks[frame] = MaskRecord.from_mask(idx == v, "imported")
         job.step()
+    note = _grayscale_reading(folder.name, hist) if gray else None
+    if note is not None:  # black-and-white or anti-aliased: one object, where the PNGs are >= 128
+        result = _commit(store, [white], "Import DAVIS", size)
+        result.warnings.append(note)
+        return result
+    assert tracks is not None
     result = _commit(store, [tracks[k] for k in sorted(tracks)], "Import DAVIS", size)
     if void:
         result.warnings.append("Pixels marked void (255) were ignored.")
     return result
+
+
+# A grayscale PNG with more gray levels than this (besides 0 and 255) is anti-aliased, not labels.
+_MAX_GRAY_LABELS = 16
+_GRAY_THRESHOLD = 128
+
+
+def _grayscale_reading(name: str, hist: np.ndarray) -> str | None:
+    """How grayscale DAVIS PNGs are read, from their pixel counts per value (``hist``).
+
+    None: as labels (each value 1..254 an object, 255 void), as DAVIS writes them without a palette.
+    Otherwise as one binary object (pixels >= 128), and the sentence that tells the user so: when the
+    PNGs hold only 0 and 255 (black and white: 255 is the object, not void), when they hold more gray
+    levels than labels would (anti-aliased edges), or, ambiguous, when a few gray levels are far
+    rarer than white (more likely a lightly anti-aliased edge than objects drawn with void).
+    """
+    mid = hist[1:255]
+    levels, gray_px, white_px = int(np.count_nonzero(mid)), int(mid.sum()), int(hist[255])
+    if levels == 0:
+        if not white_px:
+            return None
+        return (
+            f"The masks in {name} are black and white (0 and 255 only): white was imported as one "
+            "object, not as void."
+        )
+    if levels > _MAX_GRAY_LABELS:
+        return (
+            f"The masks in {name} are grayscale with {levels} gray levels (anti-aliased edges, not "
+            f"object labels): they were imported as one object, thresholded at {_GRAY_THRESHOLD}."
+        )
+    if white_px > gray_px:
+        return (
+            f"The masks in {name} are ambiguous: their {levels} gray level(s) could be object labels "
+            f"but cover far less than white, so they were read as anti-aliased edges and imported as "
+            f"one object, thresholded at {_GRAY_THRESHOLD}; save labels as palette PNGs to import "
+            "several objects."
+        )
+    return None
 
 
 def _davis_meta(folder: Path) -> dict[str, dict[str, Any]]:
