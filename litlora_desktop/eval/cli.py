@@ -127,7 +127,12 @@ def _run(args: argparse.Namespace) -> int:
     try:  # the dataset first: a wrong path is reported before torch and transformers are even imported
         names = read_sequence_list(args.sequence_list) if args.sequence_list else args.sequences
         sequences = open_dataset(
-            args.dataset, names, images=args.images, annotations=args.annotations, resolution=args.resolution
+            args.dataset,
+            names,
+            images=args.images,
+            annotations=args.annotations,
+            resolution=args.resolution,
+            on_skip=lambda msg: print(f"{PROG}: {msg}", file=sys.stderr),
         )
         out = Path(args.out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +212,15 @@ def _run(args: argparse.Namespace) -> int:
             done += plan(sequences, [baseline], out, args.model, lora)[1]
         except EvalError:
             pass
+    if not any(o.frames for r in [*done, *new] for o in r.objects):
+        for f in failures:
+            print(f"{PROG}: {f.run} {f.sequence} failed: {f.error}", file=sys.stderr)
+        if not done and not new:
+            return 1
+        return _error(
+            "nothing could be scored: no object of any sequence has ground truth on a frame after the "
+            "one it starts on, so there is no J&F to report."
+        )
     report = Report([*done, *new], hard_min=args.hard_min)
     meta = {
         "dataset": Path(args.dataset).expanduser().resolve(),

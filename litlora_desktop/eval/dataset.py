@@ -13,13 +13,14 @@ belongs to the frame whose image has the same file stem, so sparse ground truth 
 Ground truth is read lazily, one frame at a time: an SA-V video at 1080p with many objects would not
 fit in memory as boolean masks. OpenCV expands palette PNGs to colours, so the file's own palette
 (its PLTE chunk) maps the colours back to label indices; no imaging library beyond OpenCV is needed.
-Label 255 is "void" in VOS datasets and is never an object.
+Label 255 is "void" in VOS datasets and is never an object, except in black-and-white (0/255) masks
+as many tools write them: a sequence whose PNGs hold only 0 and 255 is one object, 255.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,7 @@ class EvalSequence:
     label_files: dict[int, Path] = field(default_factory=dict)
     per_object: dict[int, dict[int, Path]] | None = None
     _objects: list[int] | None = field(default=None, repr=False)
+    _white: bool = field(default=False, repr=False)  # 0/255 masks: 255 is object 1, not void
 
     @property
     def num_frames(self) -> int:
@@ -144,7 +146,10 @@ class EvalSequence:
                 found: set[int] = set()
                 for f in sorted(self.label_files):
                     found.update(int(v) for v in np.unique(read_label_png(self.label_files[f])))
-                self._objects = sorted(found - {0, VOID_LABEL})
+                labels = found - {0, VOID_LABEL}
+                if not labels and VOID_LABEL in found:  # black and white: 255 is the object
+                    self._white, labels = True, {1}
+                self._objects = sorted(labels)
         return list(self._objects)
 
     def ground_truth(self, frame: int, shape: tuple[int, int] | None = None) -> dict[int, np.ndarray]:
@@ -165,7 +170,7 @@ class EvalSequence:
             return out
         labels = self._checked(read_label_png(p), p, shape)
         for oid in self.object_ids():
-            out[oid] = labels == oid
+            out[oid] = labels == (VOID_LABEL if self._white else oid)
         return out
 
     @staticmethod
@@ -252,10 +257,13 @@ def open_dataset(
     images: str | None = None,
     annotations: str | None = None,
     resolution: str | None = None,
+    on_skip: Callable[[str], None] | None = None,
 ) -> list[EvalSequence]:
     """The dataset's sequences (all that have annotations, or the named ones), sorted by name.
 
-    Raises ``DatasetError`` with a message that names what is missing.
+    Raises ``DatasetError`` with a message that names what is missing. With ``on_skip``, the label
+    PNGs are read now and a sequence whose ground truth has no object (all background or void) or
+    cannot be read is left out, ``on_skip`` getting the sentence that says why; none left is an error.
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -281,7 +289,26 @@ def open_dataset(
             )
     if not names:
         raise DatasetError(f"'{ann_root}' holds no sequences; {LAYOUT_HINT}.")
-    return [open_sequence(n, img_root / n, ann_root / n) for n in sorted(names, key=natural_sort_key)]
+    seqs = [open_sequence(n, img_root / n, ann_root / n) for n in sorted(names, key=natural_sort_key)]
+    if on_skip is None:
+        return seqs
+    kept: list[EvalSequence] = []
+    reasons: list[str] = []
+    for seq in seqs:
+        try:
+            if seq.object_ids():
+                kept.append(seq)
+                continue
+            reasons.append(f"its annotations in '{ann_root / seq.name}' mark no object (all background)")
+        except DatasetError as exc:
+            reasons.append(str(exc).rstrip("."))
+        on_skip(f"Sequence '{seq.name}' was skipped: {reasons[-1]}.")
+    if not kept:
+        which = "its only sequence was" if len(seqs) == 1 else f"all {len(seqs)} sequences were"
+        raise DatasetError(
+            f"Nothing can be evaluated: {which} skipped ('{seqs[0].name}' because {reasons[0]})."
+        )
+    return kept
 
 
 def read_sequence_list(path: str | Path) -> list[str]:
