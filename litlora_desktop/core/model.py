@@ -335,8 +335,14 @@ def load_model(
                     "save_pretrained, e.g. a copy of facebook/sam2.1-hiera-tiny)."
                 )
             model = Sam2VideoModel.from_pretrained(path)
-        elif not _HUB_ID.fullmatch(src):
-            raise ModelLoadError(f"Model not found: {src} (no such file or folder, and not a model-hub id).")
+        elif not _HUB_ID.fullmatch(src) or not (
+            src in MODEL_CHOICES.values() or src.lower().startswith("facebook/sam2")
+        ):  # an "a/b" that is not a SAM2 id is a mistyped path: never download it
+            known = ", ".join(v for v in MODEL_CHOICES.values() if "/" in v)
+            raise ModelLoadError(
+                f"Model not found: no such file or folder as {src} exists, and it is not a known SAM2 "
+                f"model id ({known})."
+            )
         else:
             model = Sam2VideoModel.from_pretrained(_download(src, progress))
     except ModelLoadError:

@@ -1,0 +1,48 @@
+"""A model path that does not exist but looks like ``a/b`` (a mistyped folder) was taken for a
+model-hub id and downloaded. Only the known SAM2 ids, or ids shaped like Meta's SAM2 ones
+(``facebook/sam2...``), are fetched; anything else is one sentence naming what was given."""
+
+from __future__ import annotations
+
+import pytest
+
+from litlora_desktop.core import model as model_mod
+from litlora_desktop.core.model import MODEL_CHOICES, ModelLoadError, load_model
+
+
+class _Fetched(Exception):
+    pass
+
+
+@pytest.fixture
+def fetches(monkeypatch):
+    """Every hub download asked for; the download itself raises _Fetched (never the network)."""
+    asked: list[str] = []
+
+    def fake(repo_id, progress):
+        asked.append(repo_id)
+        raise _Fetched(repo_id)
+
+    monkeypatch.setattr(model_mod, "_download", fake)
+    return asked
+
+
+@pytest.mark.parametrize("src", ["models/my-sam", "checkpoints/sam2_hiera_tiny.pt", "someone/sam2-copy"])
+def test_a_missing_path_shaped_like_a_hub_id_is_not_downloaded(tmp_path, monkeypatch, fetches, src):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError) as info:
+        load_model(src, device="cpu")
+    msg = str(info.value)
+    assert fetches == []
+    assert src in msg and "no such file or folder" in msg and "not a known SAM2 model id" in msg, msg
+    assert "facebook/sam2.1-hiera-tiny" in msg and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize(
+    "src", [*(v for v in MODEL_CHOICES.values() if "/" in v), "facebook/sam2-hiera-large"]
+)
+def test_sam2_hub_ids_are_still_fetched(tmp_path, monkeypatch, fetches, src):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError):  # _Fetched, wrapped as any loading failure is
+        load_model(src, device="cpu")
+    assert fetches == [src]
