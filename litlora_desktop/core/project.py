@@ -606,34 +606,51 @@ class Project:
             self._refuse_if_read_only()
             key = self._state_key()
             snap = self.store.snapshot()
-            (self.path / DATA_DIR).mkdir(parents=True, exist_ok=True)
-            (self.path / ADAPTERS_DIR).mkdir(exist_ok=True)
             payload = _json_bytes(snap.to_json())
             rel = f"{DATA_DIR}/store-{time.time_ns():x}-{secrets.token_hex(3)}.json"
-            atomic_write_bytes(self.path / rel, payload)
-            self._sequence += 1
-            manifest = {
-                "schema_version": SCHEMA_VERSION,
-                "app_version": __version__,
-                "kind": "autosave" if manifest_name == AUTOSAVE else "save",
-                "saved_at": _now(),
-                "sequence": self._sequence,
-                "video": None if self.video is None else self._video_json(),
-                "settings": self.settings,
-                "ui_state": asdict(self.ui_state),
-                "extras": self.extras,
-                "store": {
-                    "file": rel,
-                    "bytes": len(payload),
-                    "sha256": hashlib.sha256(payload).hexdigest(),
-                    "revision": snap.revision,
-                },
-            }
-            data = _json_bytes(manifest, indent=1)
-            target = self.path / manifest_name
-            if manifest_name == MANIFEST and rotate_backup and target.exists():
-                self._rotate_backup(json.loads(data))
-            atomic_write_bytes(target, data)
+            step = f"its {DATA_DIR} folder"
+            try:
+                (self.path / DATA_DIR).mkdir(parents=True, exist_ok=True)
+                (self.path / ADAPTERS_DIR).mkdir(exist_ok=True)
+                step = rel
+                atomic_write_bytes(self.path / rel, payload)
+                step = manifest_name
+                self._sequence += 1
+                manifest = {
+                    "schema_version": SCHEMA_VERSION,
+                    "app_version": __version__,
+                    "kind": "autosave" if manifest_name == AUTOSAVE else "save",
+                    "saved_at": _now(),
+                    "sequence": self._sequence,
+                    "video": None if self.video is None else self._video_json(),
+                    "settings": self.settings,
+                    "ui_state": asdict(self.ui_state),
+                    "extras": self.extras,
+                    "store": {
+                        "file": rel,
+                        "bytes": len(payload),
+                        "sha256": hashlib.sha256(payload).hexdigest(),
+                        "revision": snap.revision,
+                    },
+                }
+                data = _json_bytes(manifest, indent=1)
+                target = self.path / manifest_name
+                if manifest_name == MANIFEST and rotate_backup and target.exists():
+                    self._rotate_backup(json.loads(data))
+                atomic_write_bytes(target, data)
+            except BaseException as exc:
+                # unless the manifest was written after all, nothing names this attempt's store file:
+                # leave no orphan behind to fill a nearly full disk on every retry
+                if _store_file_of(self.path, manifest_name) != rel:
+                    with contextlib.suppress(OSError):
+                        (self.path / rel).unlink()
+                if isinstance(exc, OSError):
+                    raise ProjectError(
+                        f"Could not save the project {self.path}: writing {step} failed "
+                        f"({exc.strerror or exc}); what was saved before is unchanged.",
+                        self.path,
+                    ) from exc
+                raise
             if manifest_name == MANIFEST:
                 self._saved = (snap.revision, key[1])
             self._autosaved = (snap.revision, key[1])
@@ -678,6 +695,14 @@ class Project:
 def _content(m: dict[str, Any]) -> tuple[Any, ...]:
     """What a manifest saves, without when or where the user was looking."""
     return (m["store"]["sha256"], m.get("video"), m.get("settings"), m.get("extras"))
+
+
+def _store_file_of(folder: Path, fname: str) -> str | None:
+    """The store file a manifest names, or None when it cannot be read."""
+    try:
+        return json.loads(read_regular_file(folder / fname))["store"]["file"]
+    except Exception:
+        return None
 
 
 def _is_good(folder: Path, fname: str) -> bool:
