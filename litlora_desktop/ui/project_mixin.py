@@ -306,6 +306,21 @@ class ProjectMixin:
             + (" (recovered from the autosave)" if project.loaded_from == "autosave" else ""),
             8000,
         )
+        self._report_skipped_records(project)
+
+    def _report_skipped_records(self, project: Project) -> None:
+        """Damaged records the store skipped while opening: one message, not one per record."""
+        warnings = project.load_warnings
+        if not warnings:
+            return
+        n, shown = len(warnings), 3
+        more = f" (the first {shown} are below, all of them in the log)" if n > shown else ""
+        self.show_problem(
+            "Damaged records skipped",
+            f"{n} damaged record(s) in the project {project.path} could not be read and were skipped{more}."
+            "\n\n" + "\n".join(warnings[:shown]) + "\n\nNothing was changed on disk: the "
+            "project's files are as they were. Saving keeps the previous save as its backup.",
+        )
 
     def _video_checked(self, project: Project, path: str | None, res: FingerprintResult | None) -> None:
         if project is not self.project:
