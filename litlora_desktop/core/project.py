@@ -120,6 +120,66 @@ def _json_bytes(obj: Any, indent: int | None = None) -> bytes:
     return json.dumps(obj, indent=indent, separators=seps, ensure_ascii=False).encode("utf-8")
 
 
+_PIECE = 256  # items encoded per call of the C encoder, which holds the GIL for the whole call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _big(v: Any, depth: int = 2) -> bool:
+    """A container too big to encode in one C call (or one holding such a container)."""
+    if isinstance(v, dict):
+        children: Any = v.values()
+    elif isinstance(v, list):
+        children = v
+    else:
+        return False
+    return len(v) > _PIECE or (depth > 0 and any(_big(c, depth - 1) for c in children))
+
+
+def _encode_in_pieces(obj: Any, out: list[str]) -> None:
+    """Append the compact JSON text of ``obj`` to ``out``, at most ``_PIECE`` items per C call, and
+    let other threads run between calls (the GUI thread must not wait on an autosave's encoding)."""
+    is_dict = isinstance(obj, dict)
+    if not _big(obj) or (is_dict and not all(isinstance(k, str) for k in obj)):
+        out.append(_ENCODER.encode(obj))
+        return
+    items = list(obj.items()) if is_dict else list(obj)
+    out.append("{" if is_dict else "[")
+    first, batch = True, []
+
+    def flush() -> None:
+        nonlocal first
+        if batch:
+            text = _ENCODER.encode(dict(batch) if is_dict else batch)[1:-1]
+            out.append(text if first else "," + text)
+            first = False
+            batch.clear()
+            time.sleep(0)  # give the GIL away between two pieces
+
+    for item in items:
+        value = item[1] if is_dict else item
+        if _big(value):
+            flush()
+            out.append("" if first else ",")
+            if is_dict:
+                out.append(_ENCODER.encode(item[0]) + ":")
+            _encode_in_pieces(value, out)
+            first = False
+            time.sleep(0)
+        else:
+            batch.append(item)
+            if len(batch) >= _PIECE:
+                flush()
+    flush()
+    out.append("}" if is_dict else "]")
+
+
+def _json_bytes_in_pieces(obj: Any) -> bytes:
+    """``_json_bytes(obj)``, byte for byte, without holding the GIL for more than a few ms at a time."""
+    out: list[str] = []
+    _encode_in_pieces(obj, out)
+    return "".join(out).encode("utf-8")
+
+
 # --------------------------------------------------------------------------- video identity
 @dataclass(frozen=True)
 class Fingerprint:
@@ -606,7 +666,7 @@ class Project:
             self._refuse_if_read_only()
             key = self._state_key()
             snap = self.store.snapshot()
-            payload = _json_bytes(snap.to_json())
+            payload = _json_bytes_in_pieces(snap.to_json())  # the autosaver's thread: not in one GIL hold
             rel = f"{DATA_DIR}/store-{time.time_ns():x}-{secrets.token_hex(3)}.json"
             step = f"its {DATA_DIR} folder"
             try:
