@@ -8,6 +8,9 @@ crash, and is offered back on the next open); Save writes ``project.json``.
 
 Nothing here writes on the GUI thread except on quitting: LIT-LoRA adapters are saved by the model
 thread (it owns them), then the store by a ``BackgroundTask``; the autosaver has its own thread.
+Nothing here reads a project on the GUI thread either: probing its saved states and opening one run on
+a ``BackgroundTask`` under a wait cursor; the questions (recover the autosave? open the backup?) are
+asked on the GUI thread between those reads.
 
 A project whose video no longer fits its masks (another resolution) opens *read-only*: the video
 gets new, empty annotations in a detached project that is never written into the project's folder
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +48,6 @@ from litlora_desktop.workers.background import BackgroundTask
 
 Btn = QMessageBox.StandardButton
 PROJECT_FILES = (MANIFEST, AUTOSAVE)
-
-
-@contextlib.contextmanager
-def busy_cursor() -> Iterator[None]:
-    """A wait cursor for the one read that stays on the GUI thread: it sits between two questions."""
-    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-    try:
-        yield
-    finally:
-        QApplication.restoreOverrideCursor()
 
 
 def project_folder(path: str | Path) -> Path | None:
@@ -91,6 +84,8 @@ class ProjectMixin:
         self._open_revision = 0
         self._close_ok = False
         self._save_task: BackgroundTask | None = None
+        self._read_tasks: set[BackgroundTask] = set()  # project reads running (kept alive until done)
+        self._open_revision_token = 0  # the latest open: an older read's outcome is dropped
         self._relay = _Relay(self)
         self._relay.saved.connect(lambda: self.statusBar().showMessage("Autosaved.", 2000))
         self._relay.failed.connect(
@@ -159,32 +154,39 @@ class ProjectMixin:
         if folder:
             self.open_any(folder)
 
-    def open_project(self, folder: Path) -> bool:
-        """Open a project and its video; False when it cannot be opened (the user was told why)."""
-        project = self._load_project(folder)
-        if project is None:
-            return False
-        video = project.resolve_video_path()
-        if video is None:
-            video = self._ask_relink(project)
+    def open_project(self, folder: Path) -> None:
+        """Open a project and its video. The files are read off the GUI thread; when the project
+        cannot be opened the user is told why (or chose Cancel) and nothing changes."""
+
+        def loaded(project: Project) -> None:
+            video = project.resolve_video_path()
             if video is None:
-                return False
-        self._start(project, video)
-        return True
+                video = self._ask_relink(project)
+                if video is None:
+                    return
+            self._start(project, video)
+
+        self._load_project(folder, loaded)
 
     def _open_video_with_project(self, video: Path) -> None:
         folder = default_project_path(video)
         if any((folder / n).exists() for n in PROJECT_FILES):
-            project = self._load_project(folder)
-            if project is None:
-                return
+            self._load_project(folder, lambda project: self._start(project, video))
         else:
-            project = Project(folder)
-        self._start(project, video)
+            self._start(Project(folder), video)
 
-    def _load_project(self, folder: Path) -> Project | None:
-        """Open the saved state, offering the autosave when it is newer or the save is damaged."""
-        probe = Project.probe(folder)
+    def _load_project(self, folder: Path, then: Callable[[Project], None]) -> None:
+        """Open the saved state, offering the autosave when it is newer or the save is damaged, then
+        ``then(project)``. Reading and checking the files (tens of MB of RLE for 10,000 frames) runs
+        on a ``BackgroundTask``; the questions are asked on the GUI thread between two reads."""
+        self._open_revision_token = token = self._open_revision_token + 1
+        self._read_off_thread(
+            lambda: Project.probe(folder), lambda probe: self._probed(folder, probe, then, token)
+        )
+
+    def _probed(self, folder: Path, probe: Any, then: Callable[[Project], None], token: int) -> None:
+        if token != self._open_revision_token:
+            return  # something else was opened meanwhile
         which = "saved"
         auto = probe.states.get("autosave")
         saved = probe.states.get("saved")
@@ -198,15 +200,26 @@ class ProjectMixin:
                 Btn.Yes,
             )
             if ans == Btn.Cancel:
-                return None
+                return
             which = "autosave" if ans == Btn.Yes else "saved"
-        try:
-            with busy_cursor():  # a 10,000-frame project reads tens of MB of RLE
-                return Project.open(folder, which)
-        except ProjectError as exc:
-            if not exc.recovery:
+        self._open_state(folder, which, then, token, retry=True)
+
+    def _open_state(
+        self, folder: Path, which: str, then: Callable[[Project], None], token: int, retry: bool
+    ) -> None:
+        def opened(project: Project) -> None:
+            if token == self._open_revision_token:
+                then(project)
+
+        def failed(exc: BaseException) -> None:
+            if token != self._open_revision_token:
+                return
+            if not isinstance(exc, ProjectError):
+                self.show_problem("Cannot open project", f"{folder}: {exc}")
+                return
+            if not exc.recovery or not retry:
                 self.show_problem("Cannot open project", str(exc))
-                return None
+                return
             alt = exc.recovery[0]
             ans = QMessageBox.question(
                 self,
@@ -215,14 +228,42 @@ class ProjectMixin:
                 Btn.Yes | Btn.Cancel,
                 Btn.Yes,
             )
-            if ans != Btn.Yes:
-                return None
-            try:
-                with busy_cursor():
-                    return Project.open(folder, alt)
-            except ProjectError as exc2:
-                self.show_problem("Cannot open project", str(exc2))
-                return None
+            if ans == Btn.Yes:
+                self._open_state(folder, alt, then, token, retry=False)
+
+        self._read_off_thread(lambda: Project.open(folder, which), opened, failed)
+
+    def _read_off_thread(
+        self,
+        fn: Callable[[], Any],
+        on_ok: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> BackgroundTask:
+        """Run ``fn`` on a ``BackgroundTask`` under a wait cursor; its outcome comes back here."""
+        task = BackgroundTask(lambda _p, _c: fn(), "open-project", self)
+        self._read_tasks.add(task)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        self.statusBar().showMessage("Reading the project…")
+
+        def finish() -> None:
+            QApplication.restoreOverrideCursor()
+            self._read_tasks.discard(task)
+            self.statusBar().clearMessage()
+
+        def ok(result: Any) -> None:
+            finish()
+            on_ok(result)
+
+        def bad(exc: BaseException) -> None:
+            finish()
+            if on_error is not None:
+                on_error(exc)
+            else:
+                self.show_problem("Cannot open project", str(exc))
+
+        task.succeeded.connect(ok)
+        task.failed.connect(bad)
+        return task.start()
 
     def _ask_relink(self, project: Project) -> Path | None:
         where = project.video.absolute if project.video else "(none recorded)"

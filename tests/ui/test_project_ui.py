@@ -491,3 +491,45 @@ def test_export_never_replaces_the_open_project_or_its_video(qtbot, open_window,
     assert task is not None
     qtbot.waitUntil(lambda: w2.last_export is not None, timeout=10_000)
     assert (tmp_path / "movie_overlay.mp4").stat().st_size > 0 and video.read_bytes() == movie
+
+
+def _saved_project_with_user_masks(qtbot, open_window, frames_dir, tiny_model, objects: int = 2):
+    """A saved project whose every frame holds a user mask of each object (all of them seeds)."""
+    w = open_window(frames_dir, tiny_model)
+    s = w.session
+    scratch = AnnotationStore(48, 80, 12)
+    for o in range(objects):
+        info = scratch.add_object()
+        for f in range(12):
+            scratch.set_mask(f, info.id, square(5 + 10 * o, 12 + 10 * o, 2 + 4 * f, 12 + 4 * f), "user")
+    s.commit_import(scratch, "Import")
+    idle(qtbot, w)
+    w.save_project()
+    proj = frames_dir.parent / "clip.litlora"
+    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
+    w.close()
+    return proj
+
+
+def test_a_project_is_read_and_checked_off_the_gui_thread(
+    qtbot, open_window, frames_dir, tiny_model, answers, monkeypatch
+):
+    import threading
+
+    _saved_project_with_user_masks(qtbot, open_window, frames_dir, tiny_model, objects=1)
+    from litlora_desktop.ui import project_mixin
+
+    threads = []
+    for name in ("open", "probe"):
+        original = getattr(project_mixin.Project, name).__func__
+
+        def spy(cls, *a, _orig=original, _name=name, **kw):
+            threads.append((_name, threading.current_thread() is threading.main_thread()))
+            return _orig(cls, *a, **kw)
+
+        monkeypatch.setattr(project_mixin.Project, name, classmethod(spy))
+    w2 = open_window(frames_dir, tiny_model)
+    assert w2.project.loaded_from == "saved"
+    assert ("probe", False) in threads and ("open", False) in threads
+    assert not any(on_gui for _, on_gui in threads), threads
+
