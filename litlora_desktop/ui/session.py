@@ -32,10 +32,12 @@ from litlora_desktop.ui.session_project import ProjectSessionMixin
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine, ObjectUpdate, Prompt, TrackOutcome
 from litlora_desktop.workers.frames import FrameLoader
+from litlora_desktop.workers.seeding import apply_seeds, run_seeds
 
 log = logging.getLogger(__name__)
 
 AUTO_PREFIX = "Track"
+SYNC_AT_ONCE = 16  # an undo or redo touching more prompts than this re-seeds them in the background
 
 
 class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
@@ -130,6 +132,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         self._stop_auto()
         self.engine.cancel("train")
         self.engine.cancel("track")
+        self.engine.cancel("seed")  # seeds of the old tracker; the new one is seeded afresh
         if new_video:  # the model thread closes the old video: the loader must not be reading it then
             self.loader.set_source(None)
 
@@ -177,6 +180,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
 
     def _on_video_failed(self, path: str, msg: str) -> None:
         self.loader.set_source(self.source)  # the video that was open stays open
+        self._resume_seeding()
         self.problem.emit("Cannot open video", f"{Path(path).name}: {msg}")
 
     def _on_model(self, loaded: LoadedModel) -> None:
@@ -189,6 +193,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
 
     def _on_model_failed(self, msg: str) -> None:
         self.model_loading = False
+        self._resume_seeding()
         self.model_changed.emit(self.loaded)
         if msg:
             self.problem.emit("No SAM2 model", msg)
@@ -208,6 +213,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         if frame == self.current and self.image is not None and self.image[0] == frame:
             return
         self.current = frame
+        self._seeds.recenter(frame)
         self.loader.request(frame)
         self.frame_changed.emit(frame)
         self.overlay_changed.emit()
@@ -234,6 +240,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         if not self.model_ready:
             return
         direction = 1 if delta > 0 else -1
+        self._seed_first([start, *range(start + direction, target + direction, direction)])
         for f in range(start + direction, target + direction, direction):
             self.engine.call(
                 self.engine.state.track, f, direction < 0, kind="track", on_result=self._on_track
@@ -285,11 +292,14 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
             return
         lo, hi = sorted((self.current, end))
         self._open_auto_group(f"{AUTO_PREFIX} frames {lo}–{hi}")
+        state, seeds, start = self.engine.state, self._seeds, self.current
+
+        def run(job: Any) -> Any:
+            yield from run_seeds(state, seeds, job)  # every prompt is in before tracking over it
+            yield from state.propagate(start, end, reverse, job)
+
         self._prop_job = self.engine.call(
-            self.engine.state.propagate,
-            self.current,
-            end,
-            reverse,
+            run,
             pass_job=True,
             background=True,
             kind="propagate",
@@ -308,7 +318,9 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
     def propagating(self) -> bool:
         return self._prop_job is not None
 
-    def _on_propagated(self, outcome: TrackOutcome) -> None:
+    def _on_propagated(self, outcome: TrackOutcome | int) -> None:
+        if not isinstance(outcome, TrackOutcome):
+            return  # a step of the seeding that comes first
         self._on_track(outcome)
         self.go_to(outcome.frame_index)
 
@@ -367,8 +379,8 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         if upd.applied is not None:
             self._write_candidate(f, oid, upd.applied)
             return
-        if om.kind == "reused":
-            return
+        if om.kind == "reused" or self._seeds.pending(f, oid):
+            return  # a prompt (or one still on its way to the tracker) keeps its stored mask
         mask = self._resolve_overlap(f, oid, om.mask, yield_to_all=False)
         self.store.set_mask(f, oid, mask, "sam2", score=float(om.score))
         self._set_candidates(f, oid, upd.candidates)
@@ -514,6 +526,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         self._prompt(self.selected, self.current, Prompt(), "Clear frame")
 
     def _prompt(self, oid: int, frame: int, prompt: Prompt, label: str) -> None:
+        self._seeds.discard(frame, oid)  # this prompt replaces a queued seed of the frame
         self._inflight[(frame, oid)] = prompt
         self.overlay_changed.emit()
         learn = self.lora_on
@@ -582,6 +595,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
             rec = self.store.set_mask(frame, oid, mask, "user")
         prompt = Prompt(mask=mask)
         self.prompt_by_record[rec] = prompt
+        self._seeds.discard(frame, oid)
         self._prompted.add((frame, oid))
         self._clear_candidates(frame, oid)
         if self.model_ready:
@@ -660,18 +674,7 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         if change.objects:
             self._reconcile_objects(change.objects)
         if change.reason in ("undo", "redo") and self.store is not None and self.model_ready:
-            live = {o.id for o in self.store.objects}
-            for f, oid in change.masks:
-                if oid not in live:
-                    continue
-                p = self._prompt_for(self.store.get_record(f, oid))
-                if p.kind == "none" and (f, oid) not in self._prompted:
-                    continue
-                if p.kind == "none":
-                    self._prompted.discard((f, oid))
-                else:
-                    self._prompted.add((f, oid))
-                self.engine.call(self.engine.state.sync_prompt, oid, f, p, kind="sync")
+            self._sync_after_history(change)
         self.invalidate_lanes(set(change.masks))
         if change.objects:
             self.invalidate_lanes()
@@ -679,6 +682,31 @@ class AnnotationSession(ProjectSessionMixin, LanesMixin, LoraMixin, QObject):
         if any(f == self.current for f, _ in change.masks) or change.objects:
             self._dirty.add("overlay")
         self._dirty_timer.start()
+
+    def _sync_after_history(self, change: StoreChange) -> None:
+        """After an undo or redo, make the tracker's prompts match the store: the records are listed
+        here (no decoding); a few are given at once, many go to the background seeding."""
+        live = {o.id for o in self.store.objects}
+        seeds = []
+        for f, oid in change.masks:
+            if oid not in live:
+                continue
+            rec = self.store.get_record(f, oid)
+            if rec is None or rec.provenance.kind == "sam2":
+                if (f, oid) not in self._prompted:
+                    continue
+                self._prompted.discard((f, oid))
+                seeds.append((f, oid, Prompt()))
+            else:
+                self._prompted.add((f, oid))
+                seeds.append((f, oid, self.prompt_by_record.get(rec, rec)))
+        if len(seeds) <= SYNC_AT_ONCE:
+            for f, oid, _ in seeds:
+                self._seeds.discard(f, oid)
+            if seeds:
+                self.engine.call(apply_seeds, self.engine.state, seeds, kind="sync", label="sync prompts")
+        else:
+            self._queue_seeds(seeds)
 
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, set()

@@ -225,6 +225,7 @@ class LoraMixin:
         f, oid = self.current, self.selected
         with self.store.group(f"Accept candidate {cand.adapter}"):
             self._write_candidate(f, oid, cand)
+        self._seeds.discard(f, oid)
         self.engine.call(
             self.engine.state.prompt, oid, f, Prompt(candidate=cand), False, kind="prompt", label="accept"
         )

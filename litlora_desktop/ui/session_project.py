@@ -7,6 +7,10 @@ prompt* per frame whose record came from the user, from an accepted or auto-appl
 from an import (``_prompt_for``); frames SAM2 tracked are not prompts and are not re-seeded. Clicks are
 not replayed: the stored mask is exactly what the user ended with, so it is the prompt.
 
+Nothing here grows with the project on the GUI thread: it lists which records to give (no decoding),
+and a background job on the model thread decodes and applies them, nearest the shown frame first, in
+short steps a click slots in between (``workers/seeding.py``).
+
 A saved store whose masks do not fit the video (another resolution) is not used: the video opens with a
 new, empty store and ``store_mismatch`` says why; the window then keeps the project read-only.
 """
@@ -19,6 +23,7 @@ from typing import Any
 from litlora_desktop.core.annotations import AnnotationStore
 from litlora_desktop.core.video import FrameSource
 from litlora_desktop.workers.engine import lora_available
+from litlora_desktop.workers.seeding import Seed, SeedQueue, apply_seeds, run_seeds
 
 ADAPTER_META = "litlora.json"
 
@@ -33,6 +38,8 @@ class ProjectSessionMixin:
         )
         self.adapters_folder: Path | None = None  # adapters to load into each new tracker
         self.seeded: dict[int, list[int]] = {}  # object -> frames given to the tracker as mask prompts
+        self._seeds = SeedQueue()  # prompts the model thread has yet to give the tracker
+        self._seed_job: Any = None
 
     # ------------------------------------------------------------------ opening
     def open_video_with_store(
@@ -66,11 +73,15 @@ class ProjectSessionMixin:
     def _seed_tracker(self) -> None:
         """Give a fresh tracker every object and the store's prompt frames; load saved adapters."""
         self.seeded = {}
+        self._reset_seeds()
         if self.store is None or not self.model_ready:
             return
+        masks = self.store.snapshot().masks
+        seeds: list[Seed] = []
         for info in self.store.objects:
             self._engine_add(info.id)
-            self._seed_frames(info.id, self.store.frames_for_object(info.id))
+            seeds += self._seeds_for(info.id, masks.get(info.id, {}))
+        self._queue_seeds(seeds)
         folder = self.adapters_folder
         if folder is not None and lora_available() and (folder / ADAPTER_META).is_file():
             st = self.engine.state
@@ -80,14 +91,70 @@ class ProjectSessionMixin:
 
             self.engine.call(load, label="load adapters", on_result=self._adapters_loaded)
 
-    def _seed_frames(self, oid: int, frames: list[int]) -> None:
-        for f in frames:
-            p = self._prompt_for(self.store.get_record(f, oid))
-            if p.kind == "none":
+    def _seeds_for(self, oid: int, records: dict[int, Any]) -> list[Seed]:
+        """The prompts (frame, object, record) the store's records of one object stand for; no decoding
+        here: the model thread decodes a record when it gives it to the tracker."""
+        out: list[Seed] = []
+        for f in sorted(records):
+            rec = records[f]
+            if rec is None or rec.provenance.kind == "sam2":
                 continue
+            p = self.prompt_by_record.get(rec)
             self._prompted.add((f, oid))
             self.seeded.setdefault(oid, []).append(f)
-            self.engine.call(self.engine.state.sync_prompt, oid, f, p, kind="sync", label="seed prompt")
+            out.append((f, oid, p if p is not None else rec))
+        return out
+
+    def _reset_seeds(self) -> None:
+        """A new tracker (video or model): seeds queued for the old one are dropped."""
+        self.engine.cancel("seed")
+        self._seed_job = None
+        self._seeds = SeedQueue()
+
+    def _queue_seeds(self, seeds: list[Seed]) -> None:
+        """Hand seeds to the background seeding job (started when none runs)."""
+        if not seeds or not self.model_ready:
+            return
+        self._seeds.put(seeds, center=self.current)
+        self._start_seeding()
+
+    def _start_seeding(self) -> None:
+        if self._seed_job is not None or not len(self._seeds):
+            return
+        queue, holder = self._seeds, []
+        self._seed_job = self.engine.call(
+            run_seeds,
+            self.engine.state,
+            queue,
+            pass_job=True,
+            background=True,
+            kind="seed",
+            label="seed prompts",
+            on_done=lambda: self._seeding_done(queue, holder[0]),
+        )
+        holder.append(self._seed_job)
+
+    def _seeding_done(self, queue: SeedQueue, job: Any) -> None:
+        if queue is not self._seeds or job is not self._seed_job:
+            return  # a new tracker since: its own job runs
+        self._seed_job = None
+        if not job.cancelled:
+            self._start_seeding()  # seeds put while the job was ending
+
+    def _resume_seeding(self) -> None:
+        """A new video or model did not come: the tracker that stays gets the rest of its seeds."""
+        job = self._seed_job
+        if job is not None and job.cancelled:
+            self._seed_job = None
+        self._start_seeding()
+
+    def _seed_first(self, frames: list[int]) -> None:
+        """Frames about to be tracked: their queued seeds go to the tracker before the tracking."""
+        if not len(self._seeds):
+            return
+        urgent = self._seeds.take_frames(frames)
+        if urgent:
+            self.engine.call(apply_seeds, self.engine.state, urgent, kind="sync", label="seed prompts")
 
     def _adapters_loaded(self, loaded: dict[int, list[str]]) -> None:
         n = sum(len(v) for v in loaded.values())
@@ -118,8 +185,8 @@ class ProjectSessionMixin:
                     self.store.set_record(f, new.id, scratch.get_record(f, info.id))
                 made.append(new)
         if self.model_ready:
-            for new in made:
-                self._seed_frames(new.id, self.store.frames_for_object(new.id))
+            masks = self.store.snapshot().masks
+            self._queue_seeds([s for new in made for s in self._seeds_for(new.id, masks.get(new.id, {}))])
         if made and not self.selected:
             self.select(made[0].id)
         self.history_changed.emit()

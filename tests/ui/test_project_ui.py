@@ -533,3 +533,54 @@ def test_a_project_is_read_and_checked_off_the_gui_thread(
     assert ("probe", False) in threads and ("open", False) in threads
     assert not any(on_gui for _, on_gui in threads), threads
 
+
+def test_reseeding_runs_in_chunks_on_the_model_thread_and_a_click_goes_first(
+    qtbot, open_window, frames_dir, tiny_model, answers, monkeypatch
+):
+    import threading
+
+    from litlora_desktop.workers import seeding
+
+    _saved_project_with_user_masks(qtbot, open_window, frames_dir, tiny_model, objects=2)
+    monkeypatch.setattr(seeding, "CHUNK_SECONDS", 0.0)  # yield after every seed
+    from litlora_desktop.workers.engine import EngineState
+
+    decoded_on, applied, at_click = set(), [], []
+    original_as_prompt, original_prompt = seeding.as_prompt, EngineState.prompt
+
+    def spy_as_prompt(what):
+        decoded_on.add(threading.current_thread() is threading.main_thread())
+        applied.append(1)
+        return original_as_prompt(what)
+
+    def spy_prompt(self, oid, frame, prompt, learn):
+        if prompt.kind == "clicks":
+            at_click.append(len(applied))  # seeds given to the tracker when the click ran
+        return original_prompt(self, oid, frame, prompt, learn)
+
+    monkeypatch.setattr(seeding, "as_prompt", spy_as_prompt)
+    monkeypatch.setattr(EngineState, "prompt", spy_prompt)
+    clicked = {}
+
+    def click_at_once(w):  # the moment the project's store is adopted, before the seeds are in
+        s = w.session
+        if s.store is not None and s.store.objects and "pending" not in clicked:
+            s.select(s.store.objects[0].id)
+            clicked["pending"] = len(s._seeds)
+            clicked["oid"], clicked["frame"] = s.selected, s.current
+            s.click(40.0, 10.0, True)
+        return "pending" in clicked
+
+    w = open_window(frames_dir, tiny_model, ready=click_at_once)
+    s = w.session
+    idle(qtbot, w)
+    assert clicked["pending"] > 0  # adopting the store gave nothing to the tracker on the GUI thread
+    assert at_click and at_click[0] < 23  # the click slotted in between two seeds
+    assert len(applied) <= 24  # the click's frame is seeded first (nearest) or not at all (replaced)
+    assert decoded_on == {False}  # every stored mask was decoded on the model thread
+    oid, f = clicked["oid"], clicked["frame"]
+    rec = s.store.get_record(f, oid)
+    assert rec.provenance.kind == "user" and rec.clicks  # the late seed of that frame did not win
+    tr = s.engine.state.tracker
+    assert tr.prompts(oid)[f].mask is None and tr.prompts(oid)[f].clicks
+    assert set(tr.prompts(oid)) == set(range(12)) and len(s._seeds) == 0
