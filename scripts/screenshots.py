@@ -1,13 +1,14 @@
 """Drive the desktop app through a short session and save screenshots (for the README and for review).
 
-    python scripts/screenshots.py [OUT_DIR] [--model tiny-random] [--docs]
+    python scripts/screenshots.py [OUT_DIR] [--model demo] [--docs]
 
 Runs under Xvfb (``xvfb-run -a python scripts/screenshots.py``) or headless with Qt's offscreen
 platform (the default when there is no display). It opens the sample video, clicks on the object,
 steps a few frames, switches LIT_LoRA on, corrects a frame, lets the adapter train, steps on to get a
 candidate, compares it with SAM2's mask and accepts it, then opens the help and settings dialogs.
-With the default tiny random model SAM2's own masks are empty; the correction uses the sample's
-ground truth (as a brush stroke would), so the LoRA candidate shows what one correction taught.
+The default model is the shipped demo SAM2 (trained on the sample's kind of shapes); the correction
+paints the sample's ground truth (as a brush stroke would), so the LoRA candidate shows what one
+correction taught.
 ``--docs`` also copies the final window shot to docs/screenshot.png.
 """
 
@@ -27,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from litlora_desktop.app import create_window, install_excepthook, make_application, sample_video_path  # noqa: E402
+from litlora_desktop.core.ground_truth import centre_point  # noqa: E402
 from litlora_desktop.core.synthetic import sample_scene  # noqa: E402
 
 
@@ -78,7 +79,7 @@ class Director:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", default=str(ROOT / "screenshots"))
-    ap.add_argument("--model", default="tiny-random")
+    ap.add_argument("--model", default="demo", help="the shipped demo SAM2 (default), or e.g. tiny-random")
     ap.add_argument("--docs", action="store_true", help="also write docs/screenshot.png")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -99,11 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     w.show()
     s = w.session
     scene = sample_scene()
-    # the largest object: at the tiny model's 64 px input a small one is a pixel or two wide
+    # the largest object, clicked at its centre as a person would
     target = max(scene.object_ids, key=lambda o: int(scene.mask(o, 0).sum()))
     gt0 = scene.mask(target, 0)
-    ys, xs = np.nonzero(gt0)
-    cx, cy = float(xs.mean()), float(ys.mean())
+    cx, cy = centre_point(gt0)
     shots: list[Path] = []
 
     def shot(name: str, widget: QWidget | None = None) -> None:

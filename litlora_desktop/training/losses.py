@@ -21,6 +21,21 @@ CPU the loss at full input size cost as much as the decoder itself, for boundari
 draw finer anyway."""
 
 
+def mask_weights(progress: float, dice_first: float) -> tuple[float, float]:
+    """(focal, dice) weights at a point of training: SAM 2's 20 : 1, after a dice-heavy start.
+
+    SAM 2 starts from a trained image encoder. From scratch, 20 x focal (which weighs background
+    pixels 3 : 1) first teaches "no object anywhere", and the model sits there for hundreds of steps;
+    1 : 5 gets it out about 2.5 x faster (measured on a fixed batch of the tiny model: click IoU 0.34 vs
+    0.14 after 50 steps). Until ``dice_first`` of the run it is 1 : 5, then it moves to 20 : 1 over a
+    further 0.2 of the run, so the model ends on SAM 2's recipe.
+    """
+    if dice_first <= 0 or progress >= dice_first + 0.2:
+        return W_FOCAL, W_DICE
+    a = max(0.0, (progress - dice_first) / 0.2)
+    return 1.0 + a * (W_FOCAL - 1.0), 5.0 + a * (W_DICE - 5.0)
+
+
 def _focal(
     logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
 ) -> torch.Tensor:
@@ -40,7 +55,11 @@ def _dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def frame_loss(
-    out: DecoderOut, target: torch.Tensor, present: torch.Tensor
+    out: DecoderOut,
+    target: torch.Tensor,
+    present: torch.Tensor,
+    w_focal: float = W_FOCAL,
+    w_dice: float = W_DICE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss of one decoder pass, averaged over the batch, and the IoU of the trained masks (B,).
 
@@ -53,7 +72,7 @@ def frame_loss(
         target = (F.interpolate(target[:, None].float(), size=size, mode="area")[:, 0] > 0.5).float()
     logits = F.interpolate(out.multimask_logits.float(), size=size, mode="bilinear", align_corners=False)
     tgt = target[:, None].expand(b, m, *size)
-    combo = W_FOCAL * _focal(logits, tgt) + W_DICE * _dice(logits, tgt)  # (B, M)
+    combo = w_focal * _focal(logits, tgt) + w_dice * _dice(logits, tgt)  # (B, M)
     best = combo.detach().argmin(1)
     rows = torch.arange(b)
     with torch.no_grad():

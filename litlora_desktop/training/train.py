@@ -29,7 +29,7 @@ from litlora_desktop.core.ground_truth import centre_point
 from litlora_desktop.core.model import choose_device, demo_config, random_model, tiny_config
 from litlora_desktop.training.data import Batch, correction_click, first_prompt, make_batch
 from litlora_desktop.training.forward import ClipForward, FrameOut, Prompt
-from litlora_desktop.training.losses import frame_loss
+from litlora_desktop.training.losses import W_DICE, W_FOCAL, frame_loss, mask_weights
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best"  # save_pretrained folder of the best validation so far
@@ -77,7 +77,10 @@ class _Corrector:
 
 
 def train_step(
-    model: torch.nn.Module, batch: Batch, rng: np.random.Generator
+    model: torch.nn.Module,
+    batch: Batch,
+    rng: np.random.Generator,
+    weights: tuple[float, float] = (W_FOCAL, W_DICE),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch (not yet backpropagated) and figures for the log."""
     masks0 = batch.masks[:, 0].numpy() > 0.5
@@ -104,12 +107,12 @@ def train_step(
     losses, tracked_iou = [], []
     for fo in frames:
         for i, p in enumerate(fo.passes):
-            loss, iou = frame_loss(p, batch.masks[:, fo.frame_index], present[:, fo.frame_index])
+            loss, iou = frame_loss(p, batch.masks[:, fo.frame_index], present[:, fo.frame_index], *weights)
             losses.append(loss)
             if fo.frame_index > 0 and i == 0:
                 tracked_iou.append(iou[present[:, fo.frame_index]])
     for p in extra_out:
-        loss, _ = frame_loss(p, batch.masks[:, 0], present[:, 0])
+        loss, _ = frame_loss(p, batch.masks[:, 0], present[:, 0], *weights)
         losses.append(loss)
     total = torch.stack(losses).mean()
     ious = torch.cat(tracked_iou) if tracked_iou else torch.zeros(0)
@@ -120,7 +123,10 @@ def train_step(
 
 
 def image_step(
-    model: torch.nn.Module, batch: Batch, rng: np.random.Generator
+    model: torch.nn.Module,
+    batch: Batch,
+    rng: np.random.Generator,
+    weights: tuple[float, float] = (W_FOCAL, W_DICE),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """SAM 2 trains on images as well as videos: single frames, each prompted three ways (its main
     prompt, a centre click, a box), then refined with a click at the largest error of the one-click
@@ -150,7 +156,7 @@ def image_step(
     )
     losses, click_iou = [], float("nan")
     for i, p in enumerate([*frames[0].passes, *extra]):
-        loss, iou = frame_loss(p, batch.masks[:, 0], batch.present[:, 0])
+        loss, iou = frame_loss(p, batch.masks[:, 0], batch.present[:, 0], *weights)
         losses.append(loss)
         if i == 1:
             click_iou = float(iou.mean())
@@ -197,6 +203,12 @@ def _iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     inter = (up & t).flatten(1).sum(1).float()
     union = (up | t).flatten(1).sum(1).float()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values (nan when there are none: e.g. no video step in this window)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 class _Prefetch:
@@ -274,19 +286,20 @@ def run(args: argparse.Namespace) -> int:
     batches = _Prefetch(cursor, args.batch, size, args.frames)
     images = _Prefetch(_IMAGE_SEEDS + image_cursor, args.image_batch, size, 1)
     while step < args.steps and (time.monotonic() - t_start) < args.minutes * 60:
+        progress = max(step / args.steps, (time.monotonic() - t_start) / (args.minutes * 60))
         for g in opt.param_groups:
-            progress = max(step / args.steps, (time.monotonic() - t_start) / (args.minutes * 60))
             g["lr"] = args.lr * _schedule(step, progress, args.warmup)
+        weights = mask_weights(progress, args.dice_first)
         model.eval()  # no dropout: train the model exactly as the app runs it
         rng = np.random.default_rng([args.seed, step])
         t0 = time.perf_counter()
         if rng.random() < args.image_share:
             batch, nxt = images.next()
             image_cursor = nxt - _IMAGE_SEEDS
-            loss, figs = image_step(model, batch.to(device), rng)
+            loss, figs = image_step(model, batch.to(device), rng, weights)
         else:
             batch, cursor = batches.next()
-            loss, figs = train_step(model, batch.to(device), rng)
+            loss, figs = train_step(model, batch.to(device), rng, weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -296,8 +309,7 @@ def run(args: argparse.Namespace) -> int:
         step += 1
         if step % args.log_every == 0:
             agg = {
-                k: float(np.nanmean([w.get(k, np.nan) for w in window]))
-                for k in ("loss", "track_iou", "click_iou", "s")
+                k: _mean([w.get(k, np.nan) for w in window]) for k in ("loss", "track_iou", "click_iou", "s")
             }
             say(
                 f"step {step} loss {agg['loss']:.4f} track_iou {agg['track_iou']:.3f} "
@@ -345,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-batch", type=int, default=24, help="frames per image step")
     p.add_argument("--image-share", type=float, default=0.6, help="share of steps that are image steps")
     p.add_argument("--init", help="start from these weights (a save_pretrained folder)")
+    p.add_argument(
+        "--dice-first",
+        type=float,
+        default=0.4,
+        help="share of the run with dice-heavy mask loss (0: SAM 2's)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cuda, mps, cpu or auto")
     p.add_argument("--config", choices=("demo", "tiny"), default="demo", help="architecture (tiny: tests)")

@@ -1,0 +1,78 @@
+"""litlora-train: it learns, it checkpoints, it resumes, and its loss schedule ends on SAM 2's recipe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from litlora_desktop.core.model import random_model, tiny_config
+from litlora_desktop.training import train
+from litlora_desktop.training.data import correction_click, make_batch
+from litlora_desktop.training.losses import W_DICE, W_FOCAL, mask_weights
+
+
+def test_the_mask_loss_starts_dice_heavy_and_ends_on_sam2s_weights():
+    assert mask_weights(0.0, 0.4) == (1.0, 5.0)
+    assert mask_weights(0.39, 0.4) == (1.0, 5.0)
+    mid = mask_weights(0.5, 0.4)
+    assert 1.0 < mid[0] < W_FOCAL and W_DICE < mid[1] < 5.0
+    assert mask_weights(0.6, 0.4) == pytest.approx((W_FOCAL, W_DICE)) == (20.0, 1.0)
+    assert mask_weights(0.61, 0.4) == (20.0, 1.0)
+    assert mask_weights(0.0, 0.0) == (20.0, 1.0)
+
+
+def test_a_correction_click_goes_to_the_centre_of_the_larger_error():
+    gt = np.zeros((40, 40), bool)
+    gt[5:35, 5:35] = True
+    pred = gt.copy()
+    pred[10:30, 10:30] = False  # a big hole: a missed part
+    (x, y), label = correction_click(pred, gt)
+    assert label == 1 and 15 <= x <= 25 and 15 <= y <= 25
+    pred = gt.copy()
+    pred[0:4, :] = True  # a thin false-positive strip only
+    assert correction_click(pred, gt)[1] == 0
+
+
+@pytest.mark.slow
+def test_training_steps_teach_a_random_model_to_segment_a_click():
+    """Fifty image steps on one fixed batch: a random tiny SAM2 goes from nothing to a usable mask."""
+    torch.manual_seed(0)
+    model = random_model(tiny_config(64), seed=0)
+    batch, _ = make_batch(10**8, 8, 64, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    first = last = None
+    for i in range(50):
+        loss, figs = train.image_step(model, batch, np.random.default_rng(0), mask_weights(0.0, 0.4))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = figs["click_iou"] if i == 0 else first
+        last = figs["click_iou"]
+    assert first < 0.1 and last > 0.2, (first, last)
+
+
+def test_a_run_checkpoints_keeps_its_best_weights_and_resumes(tmp_path):
+    args = [
+        "--out", str(tmp_path / "run"), "--config", "tiny", "--batch", "2", "--frames", "3",
+        "--image-batch", "2", "--steps", "4", "--val-every", "2", "--val-batches", "1",
+        "--log-every", "2", "--device", "cpu",
+    ]  # fmt: skip
+    assert train.main(args) == 0
+    run = tmp_path / "run"
+    state = torch.load(run / train.CHECKPOINT, weights_only=True)
+    assert state["step"] == 4 and state["cursor"] > 0
+    assert (run / train.BEST / "config.json").is_file()
+    val = json.loads((run / train.BEST / "validation.json").read_text())
+    assert set(val) >= {"step", "click_iou", "box_iou", "track_j"}
+    log = (run / "train.log").read_text()
+    assert "step 4 loss" in log and "val step 4" in log
+    assert train.main([*args[:-6], "--steps", "6", "--val-every", "2", "--device", "cpu"]) == 0
+    assert torch.load(run / train.CHECKPOINT, weights_only=True)["step"] == 6
+    log = (run / "train.log").read_text()
+    assert log.count("step 2 loss") == 1 and "stopped at step 6" in log, "the second run went on from step 4"
+    out = tmp_path / "exported"
+    assert train.main(["--export", str(run), str(out)]) == 0
+    assert (out / "config.json").is_file() and (out / "validation.json").is_file()
