@@ -233,15 +233,32 @@ def demo_config() -> Sam2VideoConfig:
     )
 
 
+def tie_positional_encodings(model: Sam2VideoModel) -> Sam2VideoModel:
+    """Give the prompt encoder the image's random Fourier positional encoding.
+
+    In SAM2 one random matrix places both the image tokens and the clicks; transformers keeps two
+    copies (identical in every converted checkpoint), but initialises them independently. Untied,
+    a click's position is written in another basis than the image's, and since both are fixed buffers
+    no training can line them up: a model trained from scratch then finds objects but not the one
+    that was clicked.
+    """
+    with torch.no_grad():
+        model.prompt_encoder.shared_embedding.positional_embedding.copy_(
+            model.shared_image_embedding.positional_embedding
+        )
+    return model
+
+
 def random_model(config: Sam2VideoConfig, seed: int = 0) -> Sam2VideoModel:
-    """A randomly initialised model in eval mode (deterministic for a seed)."""
+    """A randomly initialised model in eval mode (deterministic for a seed), positional encodings tied
+    as in SAM2."""
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
         model = Sam2VideoModel(config)
     finally:
         torch.random.set_rng_state(gen_state)
-    return model.eval()
+    return tie_positional_encodings(model).eval()
 
 
 def _hf_cache_dir() -> str:

@@ -26,7 +26,13 @@ import torch
 from transformers import Sam2VideoModel
 
 from litlora_desktop.core.ground_truth import centre_point
-from litlora_desktop.core.model import choose_device, demo_config, random_model, tiny_config
+from litlora_desktop.core.model import (
+    choose_device,
+    demo_config,
+    random_model,
+    tie_positional_encodings,
+    tiny_config,
+)
 from litlora_desktop.training.data import Batch, correction_click, first_prompt, make_batch
 from litlora_desktop.training.forward import ClipForward, FrameOut, Prompt
 from litlora_desktop.training.losses import W_DICE, W_FOCAL, frame_loss, mask_weights
@@ -244,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
     step, cursor, image_cursor, best, spent = 0, 0, 0, -1.0, 0.0
     if args.init:
         model.load_state_dict(Sam2VideoModel.from_pretrained(args.init).state_dict())
+        tie_positional_encodings(model)  # runs made before the tie learnt with two unrelated encodings
         print(f"weights from {args.init}", flush=True)
     ckpt = out / CHECKPOINT
     if ckpt.exists():
