@@ -18,12 +18,12 @@ has an empty mask there.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from litlora_desktop.core.scene_base import RenderedScene
 
 __all__ = ["PRESETS", "SPLITS", "ShapeScene"]
 
@@ -34,8 +34,6 @@ PRESETS = ("train", "sample", "hard")
 """``train``: short clips, everything at random; ``sample``: calm, well-separated objects (the app's
 sample and the accuracy tests); ``hard``: long sequences with occlusion, look-alikes and appearance
 change (the `litlora-eval` set, where SAM2 alone needs corrections)."""
-
-_RENDER_CACHE_FRAMES = 4
 
 
 @dataclass
@@ -66,7 +64,7 @@ class _Thing:
         return float(p[0]), float(p[1]), self.angle0 + self.spin * k, scale
 
 
-class ShapeScene:
+class ShapeScene(RenderedScene):
     """A deterministic, lazily rendered video of textured shapes with ground-truth masks.
 
     ``split`` is one of `SPLITS` and ``index`` picks the scene inside it. The interface is the one
@@ -93,29 +91,10 @@ class ShapeScene:
         h, w = (int(v) for v in size)
         if h < 32 or w < 32:
             raise ValueError(f"size must be at least 32x32 pixels, got {h}x{w} (height x width)")
+        super().__init__(num_frames, h, w, fps)
         self.index, self.split, self.preset = int(index), split, preset
-        self._num_frames, self._height, self._width, self._fps = int(num_frames), h, w, float(fps)
         rng = np.random.default_rng([SPLITS[split], PRESETS.index(preset), self.index])
         self._build(rng)
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    # -- FrameSource-like attributes -------------------------------------------------------------
-    @property
-    def num_frames(self) -> int:
-        return self._num_frames
-
-    @property
-    def height(self) -> int:
-        return self._height
-
-    @property
-    def width(self) -> int:
-        return self._width
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     @property
     def object_ids(self) -> list[int]:
@@ -127,20 +106,6 @@ class ShapeScene:
             f"ShapeScene({self.index}, split={self.split!r}, preset={self.preset!r}, "
             f"num_frames={self._num_frames}, size=({self._height}, {self._width}))"
         )
-
-    def frame(self, k: int) -> np.ndarray:
-        """Frame k as (H, W, 3) uint8 RGB; a fresh array the caller may modify."""
-        return self._render(k)[0].copy()
-
-    def mask(self, obj_id: int, k: int) -> np.ndarray:
-        """Visible ground-truth mask of object ``obj_id`` in frame k, (H, W) bool."""
-        if obj_id not in self.object_ids:
-            raise KeyError(f"no object {obj_id} in this scene; objects are {self.object_ids}")
-        return self._render(k)[1] == obj_id
-
-    def label_map(self, k: int) -> np.ndarray:
-        """(H, W) uint8: the id of the object seen at each pixel, 0 for background and bars."""
-        return self._render(k)[1].copy()
 
     # -- building ----------------------------------------------------------------------------------
     def _build(self, rng: np.random.Generator) -> None:
@@ -262,24 +227,6 @@ class ShapeScene:
         )
 
     # -- rendering ---------------------------------------------------------------------------------
-    def _render(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = int(k)
-        if not 0 <= k < self._num_frames:
-            raise IndexError(f"frame {k} is out of range: this scene has frames 0..{self._num_frames - 1}")
-        with self._lock:
-            hit = self._cache.get(k)
-            if hit is not None:
-                self._cache.move_to_end(k)
-                return hit
-        out = self._draw(k)
-        for a in out:
-            a.flags.writeable = False
-        with self._lock:
-            self._cache[k] = out
-            while len(self._cache) > _RENDER_CACHE_FRAMES:
-                self._cache.popitem(last=False)
-        return out
-
     def _camera(self, k: int) -> np.ndarray:
         """2x3 affine from world (frame-0 frame coordinates) to frame k's pixels: pan, then zoom."""
         zoom = math.exp(self._zoom_rate * k)

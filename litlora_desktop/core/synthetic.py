@@ -17,13 +17,13 @@ import math
 import os
 import struct
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from litlora_desktop.core.scene_base import RenderedScene
 from litlora_desktop.core.shapes import ShapeScene
 from litlora_desktop.core.video import VideoError
 
@@ -40,8 +40,6 @@ __all__ = [
 
 SCENARIOS = ("basic", "occlusion", "split", "distractor", "mixed")
 """`mixed` combines an occlusion and a split; the app's sample video uses it."""
-
-_RENDER_CACHE_FRAMES = 4  # frame(k) followed by mask(id, k) for each object renders k once
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ class _Object:
     split_distance: float = 0.0  # offset of each half from the centre at u = 1, pixels
 
 
-class SyntheticScene:
+class SyntheticScene(RenderedScene):
     """A deterministic, lazily rendered video with ground-truth masks.
 
     Parameters
@@ -134,9 +132,7 @@ class SyntheticScene:
             raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self._num_frames = int(num_frames)
-        self._height, self._width = height, width
-        self._fps = float(fps)
+        super().__init__(num_frames, height, width, fps)
         self.seed = int(seed)
         self.scenario = scenario
         rng = np.random.default_rng([self.seed, SCENARIOS.index(scenario)])
@@ -145,26 +141,6 @@ class SyntheticScene:
         self._bg_phase = rng.uniform(0, 2 * math.pi, size=2)
         self._objects, self.target_id = _build_scenario(scenario, rng, height, width)
         self._objects.sort(key=lambda o: o.z)
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    # -- FrameSource-like attributes -------------------------------------------------------------
-
-    @property
-    def num_frames(self) -> int:
-        return self._num_frames
-
-    @property
-    def height(self) -> int:
-        return self._height
-
-    @property
-    def width(self) -> int:
-        return self._width
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     @property
     def object_ids(self) -> list[int]:
@@ -176,40 +152,6 @@ class SyntheticScene:
             f"SyntheticScene(num_frames={self._num_frames}, size=({self._height}, {self._width}), "
             f"seed={self.seed}, scenario={self.scenario!r})"
         )
-
-    # -- rendering --------------------------------------------------------------------------------
-
-    def frame(self, k: int) -> np.ndarray:
-        """Frame k as (H, W, 3) uint8 RGB; a fresh array the caller may modify."""
-        return self._render(k)[0].copy()
-
-    def mask(self, obj_id: int, k: int) -> np.ndarray:
-        """Visible ground-truth mask of object `obj_id` in frame k, (H, W) bool."""
-        if obj_id not in self.object_ids:
-            raise KeyError(f"no object {obj_id} in this scene; objects are {self.object_ids}")
-        return self._render(k)[1] == obj_id
-
-    def label_map(self, k: int) -> np.ndarray:
-        """(H, W) uint8 map: the id of the object seen at each pixel, 0 for background."""
-        return self._render(k)[1].copy()
-
-    def _render(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = int(k)
-        if not 0 <= k < self._num_frames:
-            raise IndexError(f"frame {k} is out of range: this scene has frames 0..{self._num_frames - 1}")
-        with self._lock:
-            hit = self._cache.get(k)
-            if hit is not None:
-                self._cache.move_to_end(k)
-                return hit
-        result = self._draw(k)
-        for arr in result:
-            arr.flags.writeable = False
-        with self._lock:
-            self._cache[k] = result
-            while len(self._cache) > _RENDER_CACHE_FRAMES:
-                self._cache.popitem(last=False)
-        return result
 
     def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         u = k / (self._num_frames - 1) if self._num_frames > 1 else 0.0
