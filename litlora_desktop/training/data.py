@@ -41,33 +41,37 @@ class Batch:
 
 
 def clip(
-    index: int, image_size: int, num_frames: int, split: str = "train", preset: str = "train"
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """One clip's resized frames (T, S, S, 3) uint8 and target masks (T, S, S) bool, or None when
-    no object is visible enough on its first frame."""
+    index: int,
+    image_size: int,
+    num_frames: int,
+    split: str = "train",
+    preset: str = "train",
+    targets: int = 1,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One clip's resized frames (T, S, S, 3) uint8 with target masks (T, S, S) bool, for up to
+    ``targets`` different objects visible enough on the first frame ([] when there is none)."""
     rng = np.random.default_rng([index, 7])
     h = int(rng.integers(180, 330))
     aspect = float(rng.uniform(0.65, 1.9))
     scene = ShapeScene(index, split=split, preset=preset, num_frames=num_frames, size=(h, int(h * aspect)))
     first = scene.label_map(0)
-    areas = {oid: float((first == oid).mean()) for oid in scene.object_ids}
-    ok = [oid for oid, a in areas.items() if a >= MIN_AREA]
+    ok = [oid for oid in scene.object_ids if float((first == oid).mean()) >= MIN_AREA]
     if not ok:
-        return None
-    target = int(rng.choice(ok))
+        return []
+    chosen = [int(t) for t in rng.permutation(ok)[:targets]]
     frames = np.stack([resize_frame(scene.frame(k), image_size) for k in range(num_frames)])
-    masks = np.stack(
-        [
-            cv2.resize(
-                (scene.label_map(k) == target).astype(np.float32), (image_size, image_size), cv2.INTER_AREA
-            )
-            > 0.5
-            for k in range(num_frames)
-        ]
-    )
-    if not masks[0].any():
-        return None
-    return frames, masks
+    labels = [scene.label_map(k) for k in range(num_frames)]
+    out = []
+    for target in chosen:
+        masks = np.stack(
+            [
+                cv2.resize((lab == target).astype(np.float32), (image_size, image_size), cv2.INTER_AREA) > 0.5
+                for lab in labels
+            ]
+        )
+        if masks[0].any():
+            out.append((frames, masks))
+    return out
 
 
 def make_batch(
@@ -78,15 +82,21 @@ def make_batch(
     *,
     split: str = "train",
     preset: str = "train",
+    targets: int = 1,
 ) -> tuple[Batch, int]:
-    """Clips from seed ``start`` on (skipping seeds with no usable target); returns the next seed."""
+    """Clips from seed ``start`` on (skipping seeds with no usable target); returns the next seed.
+
+    ``targets=2`` puts the same clip in the batch twice with two different objects to find: the
+    image alone then cannot say which is wanted, only the prompt can. Without such pairs a model
+    trained from scratch learns to find *an* object and to ignore where it was clicked.
+    """
     norm = FrameNormalizer("cpu")
     px, ms, seeds = [], [], []
     i = start
     while len(seeds) < batch_size:
-        got = clip(i, image_size, num_frames, split, preset)
-        if got is not None:
-            frames, masks = got
+        for frames, masks in clip(i, image_size, num_frames, split, preset, targets)[
+            : batch_size - len(seeds)
+        ]:
             px.append(torch.stack([norm(f) for f in frames]))
             ms.append(torch.from_numpy(masks).float())
             seeds.append(i)

@@ -221,14 +221,15 @@ class _Prefetch:
     """Makes the next batch in a thread while the model trains on this one (OpenCV and most of
     NumPy release the GIL, so rendering overlaps the model's work)."""
 
-    def __init__(self, cursor: int, batch: int, size: int, frames: int) -> None:
+    def __init__(self, cursor: int, batch: int, size: int, frames: int, targets: int = 1) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._args = (batch, size, frames)
-        self._next = self._pool.submit(make_batch, cursor, *self._args)
+        self._targets = targets
+        self._next = self._pool.submit(make_batch, cursor, *self._args, targets=targets)
 
     def next(self) -> tuple[Batch, int]:
         batch, cursor = self._next.result()
-        self._next = self._pool.submit(make_batch, cursor, *self._args)
+        self._next = self._pool.submit(make_batch, cursor, *self._args, targets=self._targets)
         return batch, cursor
 
 
@@ -290,8 +291,8 @@ def run(args: argparse.Namespace) -> int:
             ckpt,
         )
 
-    batches = _Prefetch(cursor, args.batch, size, args.frames)
-    images = _Prefetch(_IMAGE_SEEDS + image_cursor, args.image_batch, size, 1)
+    batches = _Prefetch(cursor, args.batch, size, args.frames, targets=2)
+    images = _Prefetch(_IMAGE_SEEDS + image_cursor, args.image_batch, size, 1, targets=2)
     while step < args.steps and (time.monotonic() - t_start) < args.minutes * 60:
         progress = max(step / args.steps, (time.monotonic() - t_start) / (args.minutes * 60))
         for g in opt.param_groups:

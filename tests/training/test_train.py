@@ -76,3 +76,14 @@ def test_a_run_checkpoints_keeps_its_best_weights_and_resumes(tmp_path):
     out = tmp_path / "exported"
     assert train.main(["--export", str(run), str(out)]) == 0
     assert (out / "config.json").is_file() and (out / "validation.json").is_file()
+
+
+def test_paired_batches_show_one_clip_twice_with_two_different_targets():
+    """Only the prompt can tell the two apart: what makes a model use where it was clicked."""
+    batch, nxt = make_batch(10**8, 6, 64, 2, targets=2)
+    assert len(batch.seeds) == 6 and nxt > 10**8
+    pairs = [i for i in range(5) if batch.seeds[i] == batch.seeds[i + 1]]
+    assert pairs, "scenes with two objects come as pairs"
+    for i in pairs:
+        assert torch.equal(batch.pixels[i], batch.pixels[i + 1])
+        assert not torch.equal(batch.masks[i], batch.masks[i + 1])
