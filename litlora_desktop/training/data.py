@@ -115,6 +115,12 @@ def _deepest(mask: np.ndarray) -> tuple[tuple[float, float], float]:
     return (float(x), float(y)), float(dist[y, x])
 
 
+def centre_clicks(masks: np.ndarray) -> Prompt:
+    """One positive click at the centre of each target (B, S, S): how a person picks an object."""
+    pts = torch.tensor([[centre_point(m)] for m in masks], dtype=torch.float32)
+    return Prompt(points=pts, labels=torch.ones(len(pts), 1, dtype=torch.int32))
+
+
 def first_prompt(masks: np.ndarray, kind: str, rng: np.random.Generator, n_clicks: int = 1) -> Prompt:
     """A first-frame prompt for every clip from its target masks (B, S, S) bool.
 

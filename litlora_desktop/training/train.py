@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from transformers import Sam2VideoModel
 
-from litlora_desktop.core.ground_truth import centre_point
 from litlora_desktop.core.model import (
     choose_device,
     demo_config,
@@ -33,7 +32,7 @@ from litlora_desktop.core.model import (
     tie_positional_encodings,
     tiny_config,
 )
-from litlora_desktop.training.data import Batch, correction_click, first_prompt, make_batch
+from litlora_desktop.training.data import Batch, centre_clicks, correction_click, first_prompt, make_batch
 from litlora_desktop.training.forward import ClipForward, FrameOut, Prompt
 from litlora_desktop.training.losses import W_DICE, W_FOCAL, frame_loss, mask_weights
 
@@ -93,11 +92,7 @@ def train_step(
     kind = str(rng.choice(["mask", "box", "clicks"], p=[0.25, 0.3, 0.45]))
     n_clicks = int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))
     prompt = first_prompt(masks0, kind, rng, n_clicks)
-    centre = np.array([[centre_point(m)] for m in masks0], np.float32)
-    extra = [
-        Prompt(points=torch.from_numpy(centre), labels=torch.ones(len(centre), 1, dtype=torch.int32)),
-        first_prompt(masks0, "box", rng),
-    ]
+    extra = [centre_clicks(masks0), first_prompt(masks0, "box", rng)]
     t_len = batch.masks.shape[1]
     n_fix = int(rng.integers(1, 3))
     fix_frames = {int(f) for f in rng.choice(np.arange(1, t_len), size=min(n_fix, t_len - 1), replace=False)}
@@ -140,10 +135,8 @@ def image_step(
     masks0 = batch.masks[:, 0].numpy() > 0.5
     kind = str(rng.choice(["box", "clicks"], p=[0.4, 0.6]))
     prompt = first_prompt(masks0, kind, rng, int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2])))
-    centre = [centre_point(m) for m in masks0]
-    one_click = Prompt(
-        points=torch.tensor([[c] for c in centre]), labels=torch.ones(len(centre), 1, dtype=torch.int32)
-    )
+    one_click = centre_clicks(masks0)
+    centre = [tuple(p) for p in one_click.points[:, 0].tolist()]
 
     def refine(outs: list) -> list[Prompt]:
         first = outs[0]
@@ -179,17 +172,13 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
     rng = np.random.default_rng(0)
     for batch in batches:
         masks0 = batch.masks[:, 0].numpy() > 0.5
-        centre = np.array([[centre_point(m)] for m in masks0], np.float32)
-        prompts = [
-            Prompt(points=torch.from_numpy(centre), labels=torch.ones(len(centre), 1, dtype=torch.int32)),
-            first_prompt(masks0, "box", np.random.default_rng(1)),
-        ]
+        prompts = [centre_clicks(masks0), first_prompt(masks0, "box", np.random.default_rng(1))]
         frames, extra = ClipForward(model)(
             batch.pixels, {0: Prompt(mask=batch.masks[:, 0])}, extra_first_prompts=prompts
         )
         for store, out in zip((click, box), extra, strict=True):
             store += _iou(
-                out.multimask_logits[torch.arange(len(centre)), out.iou_scores.argmax(1)][:, None],
+                out.multimask_logits[torch.arange(len(masks0)), out.iou_scores.argmax(1)][:, None],
                 batch.masks[:, 0],
             ).tolist()
         for fo in frames[1:]:
