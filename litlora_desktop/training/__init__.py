@@ -1,0 +1,1 @@
+"""Training the demo SAM2 on generated shape worlds (``litlora-train``); never imported by the app."""

@@ -169,7 +169,6 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
     frames 1.. from a first-frame mask (model in eval mode, as the app runs it)."""
     model.eval()
     click, box, track = [], [], []
-    rng = np.random.default_rng(0)
     for batch in batches:
         masks0 = batch.masks[:, 0].numpy() > 0.5
         prompts = [centre_clicks(masks0), first_prompt(masks0, "box", np.random.default_rng(1))]
@@ -183,7 +182,6 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
             ).tolist()
         for fo in frames[1:]:
             track += _iou(fo.pred_logits, batch.masks[:, fo.frame_index]).tolist()
-    del rng
     return {
         "click_iou": float(np.median(click)),
         "box_iou": float(np.median(box)),
