@@ -1,4 +1,4 @@
-"""LIT-LoRA: learn from each correction and propose candidate masks (DESIGN.md §4; LIT, CVPR 2026).
+"""LIT-LoRA: learn from each correction and propose candidate masks (README, "LIT-LoRA"; LIT, CVPR 2026).
 
 Per object, every correction of a tracked frame becomes a ``CorrectionSample``: the mask decoder's
 inputs captured when SAM2 tracked that frame unprompted, and the corrected mask as target. LoRA

@@ -1,4 +1,4 @@
-"""Losses and scores for training LoRA adapters on mask logits (DESIGN.md §4.3).
+"""Losses and scores for training LoRA adapters on mask logits (README, "LIT-LoRA": early stopping).
 
 Targets are uint8 label maps: 0 background, 1 foreground, 255 void. Void pixels take no part in a
 loss or a score: they are "don't know", not foreground.

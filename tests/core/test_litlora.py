@@ -163,7 +163,7 @@ def _fit_once(eng, tr, obj, frame, target_s, settings):
 
 
 class TestEarlyStopping:
-    """Each rule of DESIGN.md §4.3 fires in a run built to trigger it (lr 0 freezes the IoU)."""
+    """Each early-stopping rule (README, "LIT-LoRA") fires in a run built to trigger it (lr 0 freezes the IoU)."""
 
     def test_converges_after_patience_once_good(self, scene):
         _, tr, eng, obj = _setup(scene)

@@ -1,4 +1,4 @@
-"""The GUI event loop keeps answering while the model thread tracks and trains (DESIGN.md §3)."""
+"""The GUI event loop keeps answering while the model thread tracks and trains (README, "How it is built")."""
 
 from __future__ import annotations
 
