@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import cv2
 import numpy as np
 
 _RENDER_CACHE_FRAMES = 4
@@ -83,3 +84,21 @@ class RenderedScene:
             while len(self._cache) > _RENDER_CACHE_FRAMES:
                 self._cache.popitem(last=False)
         return out
+
+
+def smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
+    """Value noise in [0, 1] with features about ``cell`` pixels wide."""
+    gh, gw = max(2, round(h / cell) + 2), max(2, round(w / cell) + 2)
+    return cv2.resize(rng.random((gh, gw), dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def fractal_noise(rng: np.random.Generator, h: int, w: int, cell: float, octaves: int = 4) -> np.ndarray:
+    """Octaves of value noise, rescaled to [0, 1]: the grain of every generated texture."""
+    total = np.zeros((h, w), np.float32)
+    amp, norm = 1.0, 0.0
+    for _ in range(octaves):
+        total += amp * smooth_noise(rng, h, w, max(cell, 1.5))
+        norm += amp
+        amp, cell = amp * 0.5, cell / 2
+    total /= norm
+    return (total - total.min()) / max(float(total.max() - total.min()), 1e-6)

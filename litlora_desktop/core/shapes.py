@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from litlora_desktop.core.scene_base import RenderedScene
+from litlora_desktop.core.scene_base import RenderedScene, fractal_noise, smooth_noise
 
 __all__ = ["PRESETS", "SPLITS", "ShapeScene"]
 
@@ -306,24 +306,8 @@ def _spread_points(rng: np.random.Generator, n: int, h: int, w: int, min_dist: f
     return pts
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    gh, gw = max(2, round(h / cell) + 2), max(2, round(w / cell) + 2)
-    return cv2.resize(rng.random((gh, gw), dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def _fractal(rng: np.random.Generator, h: int, w: int, cell: float, octaves: int = 4) -> np.ndarray:
-    total = np.zeros((h, w), np.float32)
-    amp, norm = 1.0, 0.0
-    for _ in range(octaves):
-        total += amp * _smooth_noise(rng, h, w, max(cell, 1.5))
-        norm += amp
-        amp, cell = amp * 0.5, cell / 2
-    total /= norm
-    return (total - total.min()) / max(float(total.max() - total.min()), 1e-6)
-
-
 def _smooth_field(rng: np.random.Generator, size: int, cell: float) -> np.ndarray:
-    return np.stack([_smooth_noise(rng, size, size, cell) * 2 - 1 for _ in range(2)]).astype(np.float32)
+    return np.stack([smooth_noise(rng, size, size, cell) * 2 - 1 for _ in range(2)]).astype(np.float32)
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -354,9 +338,9 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         cell = rng.uniform(10, 40)
         pat = ((xx // cell + yy // cell) % 2).astype(np.float32) * 0.7 + 0.15
     else:
-        pat = _fractal(rng, h, w, cell=rng.uniform(0.05, 0.3) * min(h, w))
+        pat = fractal_noise(rng, h, w, cell=rng.uniform(0.05, 0.3) * min(h, w))
     img = _mix(pat, c0, c1)
-    img += 20 * (_fractal(rng, h, w, cell=6, octaves=2)[..., None] - 0.5)
+    img += 20 * (fractal_noise(rng, h, w, cell=6, octaves=2)[..., None] - 0.5)
     if kind == "clutter" or rng.random() < 0.3:  # background shapes: edges that are not objects
         for _ in range(int(rng.integers(3, 12))):
             col = _hsv(rng.uniform(0, 180), rng.uniform(20, 200), rng.uniform(40, 220))
@@ -378,9 +362,9 @@ def _texture(rng: np.random.Generator, size: int, muted: bool = False) -> np.nda
         th, period = rng.uniform(0, math.pi), size / rng.uniform(2, 7)
         pat = 0.5 + 0.5 * np.sin(2 * math.pi * (xx * math.cos(th) + yy * math.sin(th)) / period)
     elif kind == "spots":
-        pat = (_fractal(rng, size, size, cell=size / 5, octaves=3) > 0.55).astype(np.float32) * 0.8 + 0.1
+        pat = (fractal_noise(rng, size, size, cell=size / 5, octaves=3) > 0.55).astype(np.float32) * 0.8 + 0.1
     elif kind == "noise":
-        pat = _fractal(rng, size, size, cell=size / rng.uniform(3, 8), octaves=3)
+        pat = fractal_noise(rng, size, size, cell=size / rng.uniform(3, 8), octaves=3)
     else:
         pat = np.full((size, size), 0.3, np.float32)
     img = _mix(pat, c0, c1) + rng.normal(0, 6, (size, size, 3)).astype(np.float32)

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from litlora_desktop.core.scene_base import RenderedScene
+from litlora_desktop.core.scene_base import RenderedScene, fractal_noise
 from litlora_desktop.core.shapes import ShapeScene
 from litlora_desktop.core.video import VideoError
 
@@ -356,23 +356,6 @@ def _is_video_track(data: bytes, start: int, end: int) -> bool:
 # -- textures and shapes --------------------------------------------------------------------------
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    """Value noise in [0, 1] with features about `cell` pixels wide."""
-    gh, gw = max(2, round(h / cell) + 2), max(2, round(w / cell) + 2)
-    return cv2.resize(rng.random((gh, gw), dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def _fractal(rng: np.random.Generator, h: int, w: int, cell: float, octaves: int = 4) -> np.ndarray:
-    total = np.zeros((h, w), np.float32)
-    amp, norm = 1.0, 0.0
-    for _ in range(octaves):
-        total += amp * _smooth_noise(rng, h, w, max(cell, 1.5))
-        norm += amp
-        amp, cell = amp * 0.5, cell / 2
-    total /= norm
-    return (total - total.min()) / max(float(total.max() - total.min()), 1e-6)
-
-
 def _colourise(noise: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
     return noise[..., None] * c1[None, None] + (1 - noise[..., None]) * c0[None, None]
 
@@ -381,8 +364,8 @@ def _background_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Muted, low-contrast, large-grained texture: clearly different from the objects."""
     base = rng.uniform(70, 150, size=3).astype(np.float32)
     c0, c1 = base - rng.uniform(15, 35, 3), base + rng.uniform(15, 35, 3)
-    img = _colourise(_fractal(rng, h, w, cell=min(h, w) / 5), c0, c1)
-    img += 12 * (_fractal(rng, h, w, cell=6, octaves=2)[..., None] - 0.5)
+    img = _colourise(fractal_noise(rng, h, w, cell=min(h, w) / 5), c0, c1)
+    img += 12 * (fractal_noise(rng, h, w, cell=6, octaves=2)[..., None] - 0.5)
     img += rng.normal(0, 3, size=(h, w, 3)).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -395,7 +378,7 @@ def _object_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     theta, period = rng.uniform(0, math.pi), size / rng.uniform(3, 6)
     stripes = 0.5 + 0.5 * np.sin(2 * math.pi * (xx * math.cos(theta) + yy * math.sin(theta)) / period)
-    spots = _fractal(rng, size, size, cell=size / 6, octaves=3)
+    spots = fractal_noise(rng, size, size, cell=size / 6, octaves=3)
     pattern = np.clip(0.55 * stripes + 0.75 * (spots > 0.55) + 0.25 * spots - 0.2, 0, 1)
     img = _colourise(pattern, c0, c1)
     img += rng.normal(0, 8, size=(size, size, 3)).astype(np.float32)
