@@ -130,6 +130,7 @@ class ClipForward:
         if 0 not in prompts:
             raise ValueError("frame 0 needs a prompt")
         vf, vp = self._encode(pixels.flatten(0, 1))
+        self.image_embedding = vf[-1]  # (HW, B*T, C): training keeps its norm in check
         vf = [x.reshape(x.shape[0], b, t_len, x.shape[-1]) for x in vf]
         vp = [x.reshape(x.shape[0], b, t_len, x.shape[-1]) for x in vp]
         cond: dict[int, _Memory] = {}

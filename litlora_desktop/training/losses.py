@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from litlora_desktop.training.forward import DecoderOut
 
 W_FOCAL, W_DICE, W_IOU, W_SCORE = 20.0, 1.0, 1.0, 1.0
+W_NORM = 0.01
 LOSS_SIZE = 128
 """Masks are compared at 128 x 128 (half the 256-pixel input; the decoder's logits are 64 x 64): on a
 CPU the loss at full input size cost as much as the decoder itself, for boundaries the logits cannot
@@ -60,8 +61,16 @@ def frame_loss(
     present: torch.Tensor,
     w_focal: float = W_FOCAL,
     w_dice: float = W_DICE,
+    best_only: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss of one decoder pass, averaged over the batch, and the IoU of the trained masks (B,).
+    """Loss of one decoder pass, averaged over the batch, and the IoU of the best mask (B,).
+
+    ``best_only=False`` trains every offered mask on the target instead of the lowest-loss one. From
+    scratch this matters: with the minimum, a decoder that ignores the click and spreads its three
+    masks over three salient objects scores well, and it stays there (measured: outputs for clicks on
+    two different objects of one image differed by 2e-4 in logit after 400 steps). Trained on all
+    three, it must read the click (a fixed batch: IoU 0.79 after 100 steps). Our targets are whole
+    objects, so nothing is lost by it while the model learns to use prompts.
 
     ``target`` is (B, S, S) float {0, 1} at model resolution; both go to ``LOSS_SIZE`` (the target by
     area, then a 0.5 threshold, so it stays binary).
@@ -81,10 +90,24 @@ def frame_loss(
         union = (pred | (tgt > 0.5)).flatten(2).sum(-1).float()
         iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
     pres = present.float()
-    mask_loss = combo[rows, best] * pres
+    mask_loss = (combo[rows, best] if best_only else combo.mean(1)) * pres
     iou_loss = W_IOU * (out.iou_scores.float() - iou).abs().mean(1) * pres
     score_loss = W_SCORE * F.binary_cross_entropy_with_logits(
         out.object_score_logits.float(), pres, reduction="none"
     )
     total = (mask_loss + iou_loss + score_loss).mean()
     return total, iou[rows, best]
+
+
+def embedding_norm_penalty(features: torch.Tensor) -> torch.Tensor:
+    """Keeps the image embedding's per-token norm near that of the positional encoding.
+
+    The mask decoder finds the clicked place by matching the click's positional encoding (norm
+    sqrt(C / 2), sin and cos of C / 2 frequencies) with the one added to every image token. From
+    scratch the embedding grows to 8x that norm within minutes (a trained SAM2 starts from features
+    that do not), the position drowns in it, and the decoder learns to segment whatever is salient,
+    whatever was clicked: measured, the logits for clicks on two different objects differed by 0.01
+    after 370 steps without this term and by 5 with it. ``features``: (..., C), C last.
+    """
+    limit = (features.shape[-1] / 2) ** 0.5
+    return W_NORM * torch.relu(features.float().norm(dim=-1) - limit).pow(2).mean()

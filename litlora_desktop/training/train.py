@@ -34,7 +34,7 @@ from litlora_desktop.core.model import (
 )
 from litlora_desktop.training.data import Batch, centre_clicks, correction_click, first_prompt, make_batch
 from litlora_desktop.training.forward import ClipForward, FrameOut, Prompt
-from litlora_desktop.training.losses import W_DICE, W_FOCAL, frame_loss, mask_weights
+from litlora_desktop.training.losses import W_DICE, W_FOCAL, embedding_norm_penalty, frame_loss, mask_weights
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best"  # save_pretrained folder of the best validation so far
@@ -86,6 +86,7 @@ def train_step(
     batch: Batch,
     rng: np.random.Generator,
     weights: tuple[float, float] = (W_FOCAL, W_DICE),
+    best_only: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch (not yet backpropagated) and figures for the log."""
     masks0 = batch.masks[:, 0].numpy() > 0.5
@@ -97,7 +98,8 @@ def train_step(
     n_fix = int(rng.integers(1, 3))
     fix_frames = {int(f) for f in rng.choice(np.arange(1, t_len), size=min(n_fix, t_len - 1), replace=False)}
     corrector = _Corrector(batch.masks, fix_frames, max_clicks=int(rng.integers(1, 3)))
-    frames, extra_out = ClipForward(model)(
+    forward = ClipForward(model)
+    frames, extra_out = forward(
         batch.pixels,
         {0: prompt},
         corrector=corrector,
@@ -108,14 +110,16 @@ def train_step(
     losses, tracked_iou = [], []
     for fo in frames:
         for i, p in enumerate(fo.passes):
-            loss, iou = frame_loss(p, batch.masks[:, fo.frame_index], present[:, fo.frame_index], *weights)
+            loss, iou = frame_loss(
+                p, batch.masks[:, fo.frame_index], present[:, fo.frame_index], *weights, best_only
+            )
             losses.append(loss)
             if fo.frame_index > 0 and i == 0:
                 tracked_iou.append(iou[present[:, fo.frame_index]])
     for p in extra_out:
-        loss, _ = frame_loss(p, batch.masks[:, 0], present[:, 0], *weights)
+        loss, _ = frame_loss(p, batch.masks[:, 0], present[:, 0], *weights, best_only)
         losses.append(loss)
-    total = torch.stack(losses).mean()
+    total = torch.stack(losses).mean() + embedding_norm_penalty(forward.image_embedding)
     ious = torch.cat(tracked_iou) if tracked_iou else torch.zeros(0)
     return total, {
         "loss": float(total.detach()),
@@ -128,6 +132,7 @@ def image_step(
     batch: Batch,
     rng: np.random.Generator,
     weights: tuple[float, float] = (W_FOCAL, W_DICE),
+    best_only: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """SAM 2 trains on images as well as videos: single frames, each prompted three ways (its main
     prompt, a centre click, a box), then refined with a click at the largest error of the one-click
@@ -147,7 +152,8 @@ def image_step(
         pts = torch.tensor([[c, xy] for c, (xy, _) in zip(centre, fixes, strict=True)], dtype=torch.float32)
         return [Prompt(points=pts, labels=torch.tensor([[1, lab] for _, lab in fixes], dtype=torch.int32))]
 
-    frames, extra = ClipForward(model)(
+    forward = ClipForward(model)
+    frames, extra = forward(
         batch.pixels,
         {0: prompt},
         extra_first_prompts=[one_click, first_prompt(masks0, "box", rng)],
@@ -155,11 +161,11 @@ def image_step(
     )
     losses, click_iou = [], float("nan")
     for i, p in enumerate([*frames[0].passes, *extra]):
-        loss, iou = frame_loss(p, batch.masks[:, 0], batch.present[:, 0], *weights)
+        loss, iou = frame_loss(p, batch.masks[:, 0], batch.present[:, 0], *weights, best_only)
         losses.append(loss)
         if i == 1:
             click_iou = float(iou.mean())
-    total = torch.stack(losses).mean()
+    total = torch.stack(losses).mean() + embedding_norm_penalty(forward.image_embedding)
     return total, {"loss": float(total.detach()), "track_iou": float("nan"), "click_iou": click_iou}
 
 
@@ -285,16 +291,17 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = args.lr * _schedule(step, progress, args.warmup)
         weights = mask_weights(progress, args.dice_first)
+        best_only = progress >= args.dice_first  # see losses.frame_loss: all masks trained first
         model.eval()  # no dropout: train the model exactly as the app runs it
         rng = np.random.default_rng([args.seed, step])
         t0 = time.perf_counter()
         if rng.random() < args.image_share:
             batch, nxt = images.next()
             image_cursor = nxt - _IMAGE_SEEDS
-            loss, figs = image_step(model, batch.to(device), rng, weights)
+            loss, figs = image_step(model, batch.to(device), rng, weights, best_only)
         else:
             batch, cursor = batches.next()
-            loss, figs = train_step(model, batch.to(device), rng, weights)
+            loss, figs = train_step(model, batch.to(device), rng, weights, best_only)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -356,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dice-first",
         type=float,
         default=0.4,
-        help="share of the run with dice-heavy mask loss (0: SAM 2's)",
+        help="share of the run with dice-heavy loss on every offered mask (0: SAM 2's from the start)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cuda, mps, cpu or auto")

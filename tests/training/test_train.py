@@ -87,3 +87,46 @@ def test_paired_batches_show_one_clip_twice_with_two_different_targets():
     for i in pairs:
         assert torch.equal(batch.pixels[i], batch.pixels[i + 1])
         assert not torch.equal(batch.masks[i], batch.masks[i + 1])
+
+
+def _three_masks(logits: torch.Tensor):
+    from litlora_desktop.training.forward import DecoderOut
+
+    return DecoderOut(logits, torch.zeros(1, 3), torch.zeros(1))
+
+
+def test_every_offered_mask_is_trained_until_the_minimum_takes_over():
+    """best_only=False must push all three masks towards the target, not just the closest one (with
+    the minimum a decoder can ignore the click and cover three objects with three masks)."""
+    from litlora_desktop.training.losses import frame_loss
+
+    target = torch.zeros(1, 16, 16)
+    target[0, 4:12, 4:12] = 1
+    good = torch.where(target[0] > 0, 8.0, -8.0)
+    logits = torch.stack([good, -good, torch.full_like(good, -8.0)])[None].requires_grad_(True)
+    for best_only, trained in ((True, [True, False, False]), (False, [True, True, True])):
+        logits.grad = None
+        loss, iou = frame_loss(
+            _three_masks(logits), target, torch.ones(1, dtype=torch.bool), best_only=best_only
+        )
+        loss.backward()
+        got = [bool(logits.grad[0, k].abs().sum() > 1e-6) for k in range(3)]
+        assert got == trained, (best_only, got)
+        assert float(iou[0]) == pytest.approx(1.0)  # the IoU reported is the best mask's either way
+
+
+def test_the_image_embedding_is_held_near_the_positional_encodings_norm():
+    from litlora_desktop.training.forward import ClipForward
+    from litlora_desktop.training.losses import embedding_norm_penalty
+
+    c = 128
+    small = torch.randn(16, 4, c)
+    small = small / small.norm(dim=-1, keepdim=True) * 0.99 * (c / 2) ** 0.5  # just under the limit
+    assert float(embedding_norm_penalty(small)) == 0.0
+    assert float(embedding_norm_penalty(small * 3)) > 0.0
+    model = random_model(tiny_config(64), seed=0)
+    batch, _ = make_batch(10**8, 2, 64, 1)
+    forward = ClipForward(model)
+    forward(batch.pixels, {0: train.centre_clicks(batch.masks[:, 0].numpy() > 0.5)})
+    emb = forward.image_embedding
+    assert emb.shape[1] == 2 and emb.shape[-1] == model.config.mask_decoder_config.hidden_size
