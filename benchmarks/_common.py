@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 
-from litlora_desktop.core.allocator import malloc_tuned, tune_malloc
-from litlora_desktop.core.model import choose_device, default_config, load_model, random_model
-from litlora_desktop.core.synthetic import SyntheticScene, write_video_file
-from litlora_desktop.core.video import VideoSource
+from litlora_desktop.core.sam2.allocator import malloc_tuned, tune_malloc
+from litlora_desktop.core.sam2.models import choose_device, default_config, load_model, random_model
+from litlora_desktop.core.scenes.synthetic import SyntheticScene
+from litlora_desktop.core.video.sources import VideoSource
+from litlora_desktop.core.video.writing import write_video_file
 
 
 def parser(description: str) -> argparse.ArgumentParser:

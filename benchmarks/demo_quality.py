@@ -17,8 +17,8 @@ import time
 import numpy as np
 import torch
 
-from litlora_desktop.core.model import load_model
-from litlora_desktop.core.shapes import PRESETS, ShapeScene
+from litlora_desktop.core.sam2.models import load_model
+from litlora_desktop.core.scenes.shapes import PRESETS, ShapeScene
 from litlora_desktop.eval.quality import box_iou, click_iou, track_objects
 
 

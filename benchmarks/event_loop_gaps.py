@@ -35,11 +35,11 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from litlora_desktop.core import export as export_mod
-from litlora_desktop.core.annotations import AnnotationStore, MaskRecord
-from litlora_desktop.core.model import LoadedModel, choose_device, random_model, tiny_config
-from litlora_desktop.core.project import Project
-from litlora_desktop.core.video import ArrayVideoSource
+from litlora_desktop.core.annotations import export as export_mod
+from litlora_desktop.core.annotations.project import Project
+from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord
+from litlora_desktop.core.sam2.models import LoadedModel, choose_device, random_model, tiny_config
+from litlora_desktop.core.video.sources import ArrayVideoSource
 
 
 class GapMeter:

@@ -18,8 +18,8 @@ import psutil
 import torch
 from _common import describe, parser, setup
 
-from litlora_desktop.core.litlora import LitLoRA, LoraSettings
-from litlora_desktop.core.tracker import Tracker
+from litlora_desktop.core.lora.litlora import LitLoRA, LoraSettings
+from litlora_desktop.core.sam2.tracker import Tracker
 
 
 def main() -> None:

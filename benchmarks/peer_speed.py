@@ -1,13 +1,13 @@
 """Speed against Meta's own SAM2: ms per frame through Meta's predictor and through ours, and the ratio.
 
 Same weights (Meta's SAM2.1-tiny architecture, seeded random values, converted by
-``litlora_desktop.core.meta_checkpoint``), same video and same clicks on frame 0, CPU, float32,
+``litlora_desktop.core.sam2.meta_checkpoint``), same video and same clicks on frame 0, CPU, float32,
 1024-pixel input by default. The video is a folder of JPEG frames, the input Meta's predictor takes,
 and each side reads it with its own loader. Three trackers:
 
 - ``meta``: ``sam2.sam2_video_predictor.SAM2VideoPredictor``: ``init_state(folder)`` (which decodes
   and preprocesses every frame up front), the clicks, ``propagate_in_video``;
-- ``tracker``: the app's ``litlora_desktop.core.tracker.Tracker`` over ``VideoSource.open(folder)``
+- ``tracker``: the app's ``litlora_desktop.core.sam2.tracker.Tracker`` over ``VideoSource.open(folder)``
   (it decodes and preprocesses each frame when it reaches it; per-object sessions, decoder capture
   and mask upsampling to video size included);
 - ``transformers``: one ``Sam2VideoInferenceSession`` for all objects and ``model(session, frame_idx)``
@@ -43,9 +43,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from litlora_desktop.core.allocator import tune_malloc  # noqa: E402
-from litlora_desktop.core.meta_checkpoint import load_meta_checkpoint  # noqa: E402
-from tests.core.test_meta_checkpoint import (  # noqa: E402  (shared with the parity test)
+from litlora_desktop.core.sam2.allocator import tune_malloc  # noqa: E402
+from litlora_desktop.core.sam2.meta_checkpoint import load_meta_checkpoint  # noqa: E402
+from tests.core.sam2.test_meta_checkpoint import (  # noqa: E402  (shared with the parity test)
     CLICKS,
     HAS_SAM2,
     add_meta_prompts,
@@ -95,8 +95,8 @@ def _run_meta_on_folder(predictor, folder: Path, clicks, on_frame) -> None:
 
 
 def _run_tracker(model, folder: Path, clicks, on_frame) -> None:
-    from litlora_desktop.core.tracker import Box, Click, Tracker
-    from litlora_desktop.core.video import VideoSource
+    from litlora_desktop.core.sam2.tracker import Box, Click, Tracker
+    from litlora_desktop.core.video.sources import VideoSource
 
     source = VideoSource.open(folder)
     tracker = Tracker(model, source)
@@ -126,7 +126,7 @@ def main() -> None:
     ap.add_argument(
         "--default-malloc",
         action="store_true",
-        help="leave glibc's malloc as it is (the app tunes it: litlora_desktop/core/allocator.py)",
+        help="leave glibc's malloc as it is (the app tunes it: litlora_desktop/core/sam2/allocator.py)",
     )
     args = ap.parse_args()
     malloc = "glibc defaults" if args.default_malloc or not tune_malloc() else "malloc tuned as in the app"

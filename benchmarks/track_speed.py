@@ -12,7 +12,7 @@ import statistics
 
 from _common import describe, parser, setup
 
-from litlora_desktop.core.tracker import Click, Tracker
+from litlora_desktop.core.sam2.tracker import Click, Tracker
 
 PARTS = ("decode", "preprocess", "model", "postprocess")
 

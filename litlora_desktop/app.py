@@ -129,7 +129,7 @@ def create_window(
         sample = sample_video_path()
 
         def make_sample() -> str:
-            from litlora_desktop.core.synthetic import ensure_sample_video
+            from litlora_desktop.core.scenes.sample import ensure_sample_video
 
             return str(ensure_sample_video(sample))
 

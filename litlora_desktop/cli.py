@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from litlora_desktop.core.model import MODEL_CHOICES
+from litlora_desktop.core.sam2.models import MODEL_CHOICES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":
-        from litlora_desktop.core.export import export_main
+        from litlora_desktop.core.annotations.export import export_main
 
         return int(export_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
-    from litlora_desktop.core.allocator import tune_malloc
+    from litlora_desktop.core.sam2.allocator import tune_malloc
 
     tune_malloc()  # before any worker thread allocates: see core/allocator.py
     if args.self_test:

@@ -80,7 +80,7 @@ def selftest_config() -> Any:
 
 def _sample_video(tmp: Path) -> tuple[Path, str]:
     """The bundled sample video if it is there, else one generated into ``tmp`` (where it came from)."""
-    from litlora_desktop.core.synthetic import ensure_sample_video
+    from litlora_desktop.core.scenes.sample import ensure_sample_video
 
     bundled = resources_dir() / "sample" / "sample.mp4"
     if bundled.is_file() and bundled.stat().st_size > 0:
@@ -122,7 +122,7 @@ def run_self_test(
             )
 
         def model() -> str:
-            from litlora_desktop.core.model import load_model, random_model
+            from litlora_desktop.core.sam2.models import load_model, random_model
 
             folder = tmp / "tiny-model"
             random_model(selftest_config(), seed=0).save_pretrained(folder)
@@ -132,8 +132,8 @@ def run_self_test(
             return f"tiny random SAM2 ({n / 1e6:.2f} M parameters) saved and loaded from a folder on {loaded.device.label}"
 
         def video() -> str:
-            from litlora_desktop.core.synthetic import sample_scene
-            from litlora_desktop.core.video import VideoSource
+            from litlora_desktop.core.scenes.sample import sample_scene
+            from litlora_desktop.core.video.sources import VideoSource
 
             path, origin = _sample_video(tmp)
             src = VideoSource.open(path)
@@ -149,7 +149,7 @@ def run_self_test(
             return f"{origin} {path.name}: {src.num_frames} frames {src.width}x{src.height}, decoded the last one"
 
         def track() -> str:
-            from litlora_desktop.core.tracker import Tracker
+            from litlora_desktop.core.sam2.tracker import Tracker
 
             loaded, src, scene = state["loaded"], state["source"], state["scene"]
             tr = Tracker(loaded.model, src, autocast_dtype=loaded.device.autocast_dtype)
@@ -164,7 +164,7 @@ def run_self_test(
             return f"object {obj} tracked on frames 1-{TRACK_FRAMES - 1}, decoder inputs captured"
 
         def lora() -> str:
-            from litlora_desktop.core.litlora import LitLoRA
+            from litlora_desktop.core.lora.litlora import LitLoRA
 
             tr, scene, obj = state["tracker"], state["scene"], state["obj"]
             eng = LitLoRA(tr, selftest_lora_settings())
@@ -195,9 +195,9 @@ def run_self_test(
             return f"candidate mask RLE round trip exact ({int(m.sum())} pixels)"
 
         def demo() -> str:
-            from litlora_desktop.core.ground_truth import centre_point
-            from litlora_desktop.core.model import DEMO_MODEL, load_model
-            from litlora_desktop.core.tracker import Click, Tracker
+            from litlora_desktop.core.sam2.models import DEMO_MODEL, load_model
+            from litlora_desktop.core.sam2.tracker import Click, Tracker
+            from litlora_desktop.core.scenes.ground_truth import centre_point
 
             loaded = load_model(DEMO_MODEL, device=device)  # shipped in resources/models: works offline
             src, scene = state["source"], state["scene"]
@@ -245,13 +245,13 @@ def run_self_test(
 
 
 def selftest_lora_settings() -> Any:
-    """The tests' settings for a random decoder (tests/core/test_litlora.py), cut to a few epochs.
+    """The tests' settings for a random decoder (tests/core/lora/test_litlora.py), cut to a few epochs.
 
     The self-test proves that training runs end to end and leaves an adapter, not that a random
     decoder learns (a test does that): a few epochs, and the give-up rules (which delete a new
     adapter that learned nothing) are out of reach.
     """
-    from litlora_desktop.core.litlora import LoraSettings
+    from litlora_desktop.core.lora.litlora import LoraSettings
 
     base = LoraSettings(
         rank=16, alpha=16, lr_new=3e-3, lr_finetune=1e-3, focal_weight=1.0, dice_weight=5.0, focal_alpha=0.75

@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from litlora_desktop.core.ground_truth import GroundTruth  # noqa: E402
-from litlora_desktop.core.synthetic import ensure_sample_video, sample_scene  # noqa: E402
+from litlora_desktop.core.scenes.ground_truth import GroundTruth  # noqa: E402
+from litlora_desktop.core.scenes.sample import ensure_sample_video, sample_scene  # noqa: E402
 
 DEFAULT_OUT = ROOT / "resources" / "sample" / "sample.mp4"
 GROUND_TRUTH = ROOT / "resources" / "sample" / "ground_truth.json"

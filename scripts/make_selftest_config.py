@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from litlora_desktop.core.model import tiny_config  # noqa: E402
+from litlora_desktop.core.sam2.models import tiny_config  # noqa: E402
 
 OUT = ROOT / "resources" / "selftest" / "tiny_config.json"
 

@@ -32,8 +32,8 @@ from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from litlora_desktop.app import create_window, install_excepthook, make_application, sample_video_path  # noqa: E402
-from litlora_desktop.core.ground_truth import centre_point  # noqa: E402
-from litlora_desktop.core.synthetic import sample_scene  # noqa: E402
+from litlora_desktop.core.scenes.ground_truth import centre_point  # noqa: E402
+from litlora_desktop.core.scenes.sample import sample_scene  # noqa: E402
 
 
 class Director:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from litlora_desktop.core.model import random_model, tiny_config
+from litlora_desktop.core.sam2.models import random_model, tiny_config
 
 
 class ClipSource:

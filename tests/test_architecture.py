@@ -27,3 +27,67 @@ def test_no_torchvision_dependency():
     extras = [d for group in data["project"]["optional-dependencies"].values() for d in group]
     deps = " ".join(data["project"]["dependencies"] + extras)
     assert "torchvision" not in deps.lower()
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Which package imports which, from every import statement (module level, in functions and
+    under TYPE_CHECKING alike). A package is ``core.<sub>`` inside core, else the top-level name."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "litlora_desktop"
+
+    def package(dotted: str) -> str:
+        parts = dotted.split(".")[1:]
+        return ".".join(parts[:2]) if parts[0] == "core" else parts[0]
+
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        dotted = ".".join(("litlora_desktop", *path.relative_to(root).with_suffix("").parts))
+        src = package(dotted.removesuffix(".__init__")) if path.name != "__init__.py" or path.parent != root else ""
+        if not src:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                if name.startswith("litlora_desktop.") and not name.split(".")[1].startswith("__"):
+                    dst = package(name)
+                    if dst in {"core", "core.__init__"} or dst == src:
+                        continue
+                    graph.setdefault(src, set()).add(dst)
+    return graph
+
+
+def test_packages_import_each_other_without_circles():
+    graph = _package_imports()
+    seen: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        seen[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if seen.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*path, node, nxt]))
+            if nxt not in seen:
+                visit(nxt, [*path, node])
+        seen[node] = 2
+
+    for node in sorted(graph):
+        if node not in seen:
+            visit(node, [])
+
+
+def test_layers_only_import_downwards():
+    """cli -> app -> ui -> workers -> core; eval and training use core only; core uses nothing above."""
+    graph = _package_imports()
+    above_core = {"cli", "app", "ui", "workers", "eval", "training", "selftest", "__main__"}
+    for src, dsts in graph.items():
+        if src.startswith("core"):
+            assert not dsts & above_core, f"{src} imports {sorted(dsts & above_core)}"
+        if src == "workers":
+            assert not dsts & {"ui", "app", "cli"}, f"workers imports {sorted(dsts)}"
+        if src in {"eval", "training"}:
+            assert not dsts & {"ui", "app", "cli", "workers"}, f"{src} imports {sorted(dsts)}"

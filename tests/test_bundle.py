@@ -60,7 +60,7 @@ def test_self_test_fails_without_its_resources(tmp_path, monkeypatch):
 
 def test_stored_selftest_config_matches_the_code():
     """resources/selftest/tiny_config.json is tiny_config(64, init_std=0.2): rerun the script if not."""
-    from litlora_desktop.core.model import tiny_config
+    from litlora_desktop.core.sam2.models import tiny_config
     from litlora_desktop.selftest import selftest_config
 
     stored, code = selftest_config().to_diff_dict(), tiny_config(64, init_std=0.2).to_diff_dict()

@@ -145,8 +145,8 @@ def test_autosave_first_writes_a_real_projects_unsaved_work(tmp_path):
     """With the core Project: an unsaved mask is in the autosave after the error hook ran."""
     import numpy as np
 
-    from litlora_desktop.core.annotations import AnnotationStore
-    from litlora_desktop.core.project import Project
+    from litlora_desktop.core.annotations.project import Project
+    from litlora_desktop.core.annotations.store import AnnotationStore
 
     store = AnnotationStore()
     store.height, store.width, store.num_frames = 20, 30, 5

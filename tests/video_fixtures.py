@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from litlora_desktop.core.synthetic import SyntheticScene, write_image_folder, write_video_file
+from litlora_desktop.core.scenes.synthetic import SyntheticScene
+from litlora_desktop.core.video.writing import write_image_folder, write_video_file
 
 __all__ = ["image_folder", "scene_factory", "synthetic_scene", "video_file"]
 

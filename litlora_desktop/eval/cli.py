@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--adapters must be at least 1")
     if args.sequences and args.sequence_list:
         return _error("give --sequences or --sequence-list, not both")
-    from litlora_desktop.core.allocator import tune_malloc
+    from litlora_desktop.core.sam2.allocator import tune_malloc
 
     tune_malloc()  # SAM2 on a CPU spends a quarter of its time in page faults otherwise
     try:
@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
     except (DatasetError, OSError) as exc:
         return _error(str(exc))
 
-    from litlora_desktop.core.model import ModelLoadError
+    from litlora_desktop.core.sam2.models import ModelLoadError
     from litlora_desktop.eval.report import Report
     from litlora_desktop.eval.runner import (
         EvalError,

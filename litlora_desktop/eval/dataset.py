@@ -27,8 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from litlora_desktop.core.export import voc_palette
-from litlora_desktop.core.video import IMAGE_EXTENSIONS, natural_sort_key
+from litlora_desktop.core.annotations.export import voc_palette
+from litlora_desktop.core.video.sources import IMAGE_EXTENSIONS, natural_sort_key
 
 VOID_LABEL = 255
 IMAGE_DIR_NAMES = ("JPEGImages", "JPEGImages_24fps")

@@ -42,10 +42,10 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from litlora_desktop.core.allocator import tune_malloc
-from litlora_desktop.core.litlora import RANDOM_DECODER_LORA, LitLoRA, LoraSettings
-from litlora_desktop.core.tracker import Tracker
-from litlora_desktop.core.video import VideoSource
+from litlora_desktop.core.lora.litlora import RANDOM_DECODER_LORA, LitLoRA, LoraSettings
+from litlora_desktop.core.sam2.allocator import tune_malloc
+from litlora_desktop.core.sam2.tracker import Tracker
+from litlora_desktop.core.video.sources import VideoSource
 from litlora_desktop.eval.annotator import correct_frame
 from litlora_desktop.eval.dataset import EvalSequence
 from litlora_desktop.eval.metrics import DEFAULT_BOUND_TH, f_measure, jaccard
@@ -170,7 +170,7 @@ def lora_settings_for(model_spec: str, **overrides: Any) -> LoraSettings:
 
 def load_eval_model(spec: str, device: str | None = None) -> tuple[torch.nn.Module, torch.dtype | None]:
     """(model, autocast dtype) from a hub id, folder, Meta .pt, or ``tiny-random`` (tests, demos)."""
-    from litlora_desktop.core.model import choose_device, load_model, random_model, tiny_config
+    from litlora_desktop.core.sam2.models import choose_device, load_model, random_model, tiny_config
 
     if spec == TINY_RANDOM:
         choice = choose_device(device)

@@ -18,9 +18,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from litlora_desktop.core.export import encode_indexed_png, voc_palette
-from litlora_desktop.core.shapes import ShapeScene
-from litlora_desktop.core.synthetic import SCENARIOS, SyntheticScene
+from litlora_desktop.core.annotations.export import encode_indexed_png, voc_palette
+from litlora_desktop.core.scenes.shapes import ShapeScene
+from litlora_desktop.core.scenes.synthetic import SCENARIOS, SyntheticScene
 
 DEFAULT_SCENARIOS = ("occlusion", "split", "distractor")
 

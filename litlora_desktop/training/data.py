@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import torch
 
-from litlora_desktop.core.ground_truth import centre_point
-from litlora_desktop.core.preprocess import FrameNormalizer, resize_frame
-from litlora_desktop.core.shapes import ShapeScene
+from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame
+from litlora_desktop.core.scenes.ground_truth import centre_point
+from litlora_desktop.core.scenes.shapes import ShapeScene
 from litlora_desktop.training.forward import Prompt
 
 MIN_AREA = 0.004  # a target must cover at least this share of its first frame

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Sam2VideoModel
 
-from litlora_desktop.core.preprocess import LABEL_BOX_BOTTOM_RIGHT, LABEL_BOX_TOP_LEFT
+from litlora_desktop.core.sam2.preprocess import LABEL_BOX_BOTTOM_RIGHT, LABEL_BOX_TOP_LEFT
 
 # SAM2 scales object-pointer positions by the video's length, capped at max_object_pointers_in_encoder
 # (16): any video of 16 frames or more looks the same. Clips report this length so that training sees

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from transformers import Sam2VideoModel
 
-from litlora_desktop.core.model import (
+from litlora_desktop.core.sam2.models import (
     choose_device,
     demo_config,
     random_model,

@@ -26,7 +26,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
-from litlora_desktop.core.tracker import Click
+from litlora_desktop.core.sam2.tracker import Click
 
 TOOLS = ("points", "brush", "eraser")
 CANDIDATE_STYLES = (Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.model import DEMO_MODEL, MODEL_CHOICES
+from litlora_desktop.core.sam2.models import DEMO_MODEL, MODEL_CHOICES
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.ui.shortcuts import ACTIONS, ShortcutMap, split_keys
 from litlora_desktop.workers.engine import TINY_RANDOM

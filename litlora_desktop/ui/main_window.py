@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.model import LoadedModel
-from litlora_desktop.core.video import FrameSource
+from litlora_desktop.core.sam2.models import LoadedModel
+from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.ui.candidates_panel import CandidatesPanel
 from litlora_desktop.ui.canvas import CandidateView, Canvas
 from litlora_desktop.ui.dialogs import DownloadDialog, SettingsDialog, ShortcutsDialog, notify

@@ -1,6 +1,6 @@
 """The main window's project lifecycle: open, resume, save, save as, autosave, relink, close.
 
-A mixin of ``MainWindow``. The project (``core.project.Project``) owns the same ``AnnotationStore``
+A mixin of ``MainWindow``. The project (``core.annotations.project.Project``) owns the same ``AnnotationStore``
 the session annotates into. Opening a video looks for ``<video>.litlora/`` next to it and opens it;
 without one, a new project lives in memory at that path and nothing is written until the first
 change, when the autosaver writes ``autosave.json`` there (so even never-saved work survives a
@@ -29,7 +29,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from litlora_desktop.core.project import (
+from litlora_desktop.core.annotations.project import (
     ADAPTERS_DIR,
     AUTOSAVE,
     DATA_DIR,
@@ -43,7 +43,7 @@ from litlora_desktop.core.project import (
     check_video,
     default_project_path,
 )
-from litlora_desktop.core.video import FrameSource
+from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.workers.background import BackgroundTask
 
 Btn = QMessageBox.StandardButton

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from litlora_desktop.core.annotations import TimelineCode
+from litlora_desktop.core.annotations.store import TimelineCode
 from litlora_desktop.workers.engine import sigmoid
 
 _LANE_CODE = {"user": TimelineCode.USER, "lora": TimelineCode.LORA, "imported": TimelineCode.IMPORTED}

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from litlora_desktop.workers.engine import Prompt, TrackOutcome, lora_available
+from litlora_desktop.workers.engine import Prompt, TrackOutcome
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -50,8 +50,6 @@ class LoraMixin:
     # ------------------------------------------------------------------ switching
     def lora_unavailable_reason(self) -> str:
         """Why LIT_LoRA cannot be switched on now ("" when it can)."""
-        if not lora_available():
-            return "LIT-LoRA is not part of this build."
         if not self.model_ready:
             return "LIT_LoRA needs a SAM2 model: load one in Settings ▸ Model."
         if self.store is None or not self.store.objects:

@@ -20,9 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litlora_desktop.core.annotations import AnnotationStore
-from litlora_desktop.core.video import FrameSource
-from litlora_desktop.workers.engine import lora_available
+from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.workers.seeding import Seed, SeedQueue, apply_seeds, run_seeds
 
 ADAPTER_META = "litlora.json"
@@ -83,7 +82,7 @@ class ProjectSessionMixin:
             seeds += self._seeds_for(info.id, masks.get(info.id, {}))
         self._queue_seeds(seeds)
         folder = self.adapters_folder
-        if folder is not None and lora_available() and (folder / ADAPTER_META).is_file():
+        if folder is not None and (folder / ADAPTER_META).is_file():
             st = self.engine.state
 
             def load() -> dict[int, list[str]]:

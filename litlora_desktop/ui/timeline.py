@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QP
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 from superqt import QLabeledSlider
 
-from litlora_desktop.core.annotations import TimelineCode
+from litlora_desktop.core.annotations.store import TimelineCode
 
 NAME_WIDTH = 120
 LANE_HEIGHT = 16

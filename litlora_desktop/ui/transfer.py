@@ -1,7 +1,7 @@
 """File ▸ Export… and File ▸ Import…: a dialog, a background thread, a progress dialog with Cancel.
 
 Exports read a copy of the store (its records are immutable and shared, so the copy is cheap) and
-write through ``core.export``, which builds the output in a hidden temporary sibling and renames it
+write through ``core.annotations.export``, which builds the output in a hidden temporary sibling and renames it
 into place only when complete: a cancel or an error leaves nothing behind. An output that is, holds
 or lies inside the open project or its video is refused before anything runs. Imports read into a
 scratch store off the GUI thread; the session then copies it into the real store as one undo step.
@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core import export as export_mod
-from litlora_desktop.core.annotations import AnnotationStore, StoreSnapshot
-from litlora_desktop.core.importers import import_annotations
+from litlora_desktop.core.annotations import export as export_mod
+from litlora_desktop.core.annotations.importers import import_annotations
+from litlora_desktop.core.annotations.store import AnnotationStore, StoreSnapshot
 from litlora_desktop.ui.dialogs import notify
 from litlora_desktop.workers.background import BackgroundTask
 
@@ -182,7 +182,7 @@ class TransferMixin:
             if fmt == "overlay":  # its own reader: the session's belongs to the model and frame threads
                 if not video:
                     raise export_mod.ExportError("The overlay video needs the video file.")
-                from litlora_desktop.core.video import VideoSource
+                from litlora_desktop.core.video.sources import VideoSource
 
                 source = VideoSource.open(video)
             try:

@@ -20,8 +20,13 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.litlora import RANDOM_DECODER_LORA
-from litlora_desktop.core.model import (
+from litlora_desktop.core.lora.litlora import (
+    RANDOM_DECODER_LORA,
+    LitLoRA,
+    LoraSettings,
+)
+from litlora_desktop.core.resources import demo_model_dir
+from litlora_desktop.core.sam2.models import (
     DEMO_MODEL,
     DownloadCancelled,
     LoadedModel,
@@ -30,27 +35,14 @@ from litlora_desktop.core.model import (
     fallback_to_demo,
     load_model,
 )
-from litlora_desktop.core.resources import demo_model_dir
-from litlora_desktop.core.tracker import Box, Click, FrameResult, ObjectMask, Tracker
-from litlora_desktop.core.video import FrameSource, VideoSource
+from litlora_desktop.core.sam2.tracker import Box, Click, FrameResult, ObjectMask, Tracker
+from litlora_desktop.core.video.sources import FrameSource, VideoSource
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
-
-try:  # the LIT-LoRA engine is optional at import time: the app still tracks without it
-    from litlora_desktop.core.litlora import CandidateMask, LitLoRA, LoraSettings, TrainProgress
-except ImportError:  # pragma: no cover - only while the engine is absent from a build
-    LitLoRA = None  # type: ignore[assignment,misc]
-    LoraSettings = None  # type: ignore[assignment,misc]
-    CandidateMask = Any  # type: ignore[assignment,misc]
-    TrainProgress = Any  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
 
 TINY_RANDOM = "tiny-random"
 """Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
-
-
-def lora_available() -> bool:
-    return LitLoRA is not None
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ class TrackOutcome:
 def load_any_model(spec: str, device: str | None, progress: Callable[[int, int], None] | None) -> LoadedModel:
     """``load_model`` plus the developer id ``tiny-random`` (tests, demos, machines without weights)."""
     if spec == TINY_RANDOM:
-        from litlora_desktop.core.model import choose_device, random_model, tiny_config
+        from litlora_desktop.core.sam2.models import choose_device, random_model, tiny_config
 
         choice = choose_device(device)
         try:  # larger initial weights give visible (if meaningless) masks

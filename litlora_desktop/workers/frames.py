@@ -14,7 +14,7 @@ import threading
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from litlora_desktop.core.video import FrameSource
+from litlora_desktop.core.video.sources import FrameSource
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from litlora_desktop.core.ground_truth import GroundTruth, centre_point
-from litlora_desktop.core.model import DEMO_MODEL, load_model
 from litlora_desktop.core.resources import resources_dir
-from litlora_desktop.core.synthetic import ensure_sample_video
-from litlora_desktop.core.tracker import Click, Tracker
-from litlora_desktop.core.video import VideoSource
+from litlora_desktop.core.sam2.models import DEMO_MODEL, load_model
+from litlora_desktop.core.sam2.tracker import Click, Tracker
+from litlora_desktop.core.scenes.ground_truth import GroundTruth, centre_point
+from litlora_desktop.core.scenes.sample import ensure_sample_video
+from litlora_desktop.core.video.sources import VideoSource
 from litlora_desktop.eval.metrics import jaccard
 from litlora_desktop.eval.quality import bounding_box, track_objects
 

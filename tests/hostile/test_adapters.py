@@ -16,11 +16,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from litlora_desktop.core.litlora import LitLoRA, LitLoRAError, LoraSettings
-from litlora_desktop.core.model import random_model, tiny_config
-from litlora_desktop.core.synthetic import SyntheticScene
-from litlora_desktop.core.tracker import Tracker
-from litlora_desktop.core.video import SceneVideoSource
+from litlora_desktop.core.lora.litlora import LitLoRA, LitLoRAError, LoraSettings
+from litlora_desktop.core.sam2.models import random_model, tiny_config
+from litlora_desktop.core.sam2.tracker import Tracker
+from litlora_desktop.core.scenes.synthetic import SceneVideoSource, SyntheticScene
 from tests.hostile.conftest import run_isolated
 
 ADAPTER = "object1_A1.safetensors"
@@ -85,7 +84,7 @@ def test_huge_rank_is_refused_before_allocating(saved, tmp_path):
     _meta(folder, lambda m: m["settings"].update(rank=10**7))
     code = (
         "from tests.hostile.test_adapters import _engine\n"
-        "from litlora_desktop.core.litlora import LitLoRAError\n"
+        "from litlora_desktop.core.lora.litlora import LitLoRAError\n"
         "try:\n"
         f"    _engine(rank=4).load({str(folder)!r})\n"
         "except LitLoRAError as exc:\n"

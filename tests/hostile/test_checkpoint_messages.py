@@ -11,7 +11,7 @@ import os
 import pytest
 import torch
 
-from litlora_desktop.core.meta_checkpoint import MetaCheckpointError, read_meta_state_dict
+from litlora_desktop.core.sam2.meta_checkpoint import MetaCheckpointError, read_meta_state_dict
 
 
 class NotAWeight:

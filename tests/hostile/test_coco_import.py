@@ -19,8 +19,8 @@ H, W = 48, 64
 
 _CHILD = r"""
 import json
-from litlora_desktop.core.annotations import AnnotationStore
-from litlora_desktop.core.importers import AnnotationImportError, import_coco
+from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.annotations.importers import AnnotationImportError, import_coco
 for path in json.loads(open(PATHS).read()):
     store = AnnotationStore(48, 64, 10)
     try:

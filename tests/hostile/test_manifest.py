@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from litlora_desktop.core.export import export_main
-from litlora_desktop.core.project import MANIFEST, Project, ProjectError
+from litlora_desktop.core.annotations.export import export_main
+from litlora_desktop.core.annotations.project import MANIFEST, Project, ProjectError
 
 FINGERPRINT = {
     "file_size": 100,

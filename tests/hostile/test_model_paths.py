@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from litlora_desktop.core import model as model_mod
-from litlora_desktop.core.model import MODEL_CHOICES, ModelLoadError, load_model
+from litlora_desktop.core.sam2 import models as model_mod
+from litlora_desktop.core.sam2.models import MODEL_CHOICES, ModelLoadError, load_model
 
 
 class _Fetched(Exception):

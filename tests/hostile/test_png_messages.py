@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
-from litlora_desktop.core.annotations import AnnotationStore
-from litlora_desktop.core.importers import AnnotationImportError, import_davis
+from litlora_desktop.core.annotations.importers import AnnotationImportError, import_davis
+from litlora_desktop.core.annotations.store import AnnotationStore
 
 SIG = b"\x89PNG\r\n\x1a\n"
 

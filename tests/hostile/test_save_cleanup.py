@@ -10,8 +10,15 @@ import errno
 import numpy as np
 import pytest
 
-from litlora_desktop.core import project as project_mod
-from litlora_desktop.core.project import AUTOSAVE, BACKUP, DATA_DIR, MANIFEST, Project, ProjectError
+from litlora_desktop.core.annotations import project as project_mod
+from litlora_desktop.core.annotations.project import (
+    AUTOSAVE,
+    BACKUP,
+    DATA_DIR,
+    MANIFEST,
+    Project,
+    ProjectError,
+)
 
 H, W = 24, 32
 

@@ -12,8 +12,8 @@ import json
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from litlora_desktop.core.annotations import AnnotationStore, MaskRecord
-from litlora_desktop.core.project import MANIFEST, Project
+from litlora_desktop.core.annotations.project import MANIFEST, Project
+from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord
 
 H, W = 36, 48
 

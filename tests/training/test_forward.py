@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from litlora_desktop.core.model import random_model, tiny_config
-from litlora_desktop.core.preprocess import FrameNormalizer, resize_frame
-from litlora_desktop.core.shapes import ShapeScene
-from litlora_desktop.core.tracker import Box, Click, Tracker
+from litlora_desktop.core.sam2.models import random_model, tiny_config
+from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame
+from litlora_desktop.core.sam2.tracker import Box, Click, Tracker
+from litlora_desktop.core.scenes.shapes import ShapeScene
 from litlora_desktop.training.forward import ClipForward, Prompt
 
 S, T = 64, 6

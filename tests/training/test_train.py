@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from litlora_desktop.core.model import random_model, tiny_config
+from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.training import train
 from litlora_desktop.training.data import correction_click, make_batch
 from litlora_desktop.training.losses import W_DICE, W_FOCAL, mask_weights

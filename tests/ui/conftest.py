@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings
 
-from litlora_desktop.core.model import LoadedModel, choose_device, random_model, tiny_config
-from litlora_desktop.core.video import ArrayVideoSource
+from litlora_desktop.core.sam2.models import LoadedModel, choose_device, random_model, tiny_config
+from litlora_desktop.core.video.sources import ArrayVideoSource
 from tests.model_fixtures import moving_squares
 
 

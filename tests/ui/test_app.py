@@ -226,7 +226,9 @@ def test_cli_parses_and_dispatches_export(monkeypatch):
     args = cli.build_parser().parse_args(["clip.mp4", "--model", "tiny-random", "--device", "cpu"])
     assert (args.video, args.model, args.device) == ("clip.mp4", "tiny-random", "cpu")
     seen = []
-    monkeypatch.setattr("litlora_desktop.core.export.export_main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(
+        "litlora_desktop.core.annotations.export.export_main", lambda argv: seen.append(argv) or 0
+    )
     assert cli.main(["export", "--help-me"]) == 0
     assert seen == [["--help-me"]]
     ran = []

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from litlora_desktop.workers.engine import lora_available
 from tests.ui.test_main_window import click, idle, key
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(not lora_available(), reason="core.litlora not in this checkout"),
-]
+pytestmark = pytest.mark.gui
 
 
 def corrected_window(qtbot, window_factory, fresh_model, epochs=8, **settings):
@@ -101,7 +97,7 @@ def test_enter_keeps_sam2_and_the_timeline_marks_lora_frames(qtbot, window_facto
     idle(qtbot, w)
     key(qtbot, w, Qt.Key.Key_Q)
     idle(qtbot, w)
-    from litlora_desktop.core.annotations import TimelineCode
+    from litlora_desktop.core.annotations.store import TimelineCode
 
     codes = s.lanes()[0].codes
     assert (

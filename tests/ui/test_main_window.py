@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from litlora_desktop.core.annotations import TimelineCode
+from litlora_desktop.core.annotations.store import TimelineCode
 
 pytestmark = pytest.mark.gui
 

@@ -98,7 +98,7 @@ def test_propagate_key_again_stops_it(qtbot, window_factory, tiny_model):
 def test_lanes_update_cell_by_cell(qtbot, window_factory, tiny_model, monkeypatch):
     import numpy as np
 
-    from litlora_desktop.core.annotations import TimelineCode
+    from litlora_desktop.core.annotations.store import TimelineCode
 
     w = window_factory(tiny_model, num_frames=300)
     s = w.session

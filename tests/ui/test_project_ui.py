@@ -13,10 +13,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from litlora_desktop.core import export as export_mod
-from litlora_desktop.core.annotations import AnnotationStore
-from litlora_desktop.core.project import AUTOSAVE, BACKUP, MANIFEST, Project
-from litlora_desktop.core.video import VideoSource
+from litlora_desktop.core.annotations import export as export_mod
+from litlora_desktop.core.annotations.project import AUTOSAVE, BACKUP, MANIFEST, Project
+from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.video.sources import VideoSource
 from tests.model_fixtures import moving_squares
 from tests.ui.conftest import make_loaded
 from tests.ui.test_main_window import idle, key

@@ -7,14 +7,10 @@ import time
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from litlora_desktop.workers.engine import lora_available
 from tests.ui.test_lora import corrected_window
 from tests.ui.test_main_window import idle, key
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(not lora_available(), reason="core.litlora not in this checkout"),
-]
+pytestmark = pytest.mark.gui
 
 
 class GapMeter:
