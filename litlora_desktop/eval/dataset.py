@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from litlora_desktop.core.annotations.export import voc_palette
-from litlora_desktop.core.video.sources import IMAGE_EXTENSIONS, natural_sort_key
+from litlora_desktop.core.video.folder_reader import IMAGE_EXTENSIONS, natural_sort_key
 
 VOID_LABEL = 255
 IMAGE_DIR_NAMES = ("JPEGImages", "JPEGImages_24fps")

@@ -18,7 +18,8 @@ import pytest
 from litlora_desktop.core.annotations.importers import AnnotationImportError, import_annotations
 from litlora_desktop.core.annotations.project import Project, ProjectError
 from litlora_desktop.core.annotations.store import AnnotationStore
-from litlora_desktop.core.video.sources import VideoError, VideoSource
+from litlora_desktop.core.video.errors import VideoError
+from litlora_desktop.core.video.sources import VideoSource
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
 DEADLINE = 10.0

@@ -20,7 +20,8 @@ def test_non_utf8_video_name_is_refused_not_a_segfault(tmp_path, video_file):
     shutil.copyfile(video_file, bad)
     code = (
         "import os\n"
-        "from litlora_desktop.core.video.sources import VideoError, VideoSource\n"
+        "from litlora_desktop.core.video.errors import VideoError\n"
+        "from litlora_desktop.core.video.sources import VideoSource\n"
         f"path = os.fsdecode({bad!r})\n"
         "try:\n"
         "    VideoSource.open(path)\n"
@@ -29,9 +30,9 @@ def test_non_utf8_video_name_is_refused_not_a_segfault(tmp_path, video_file):
         "else:\n"
         "    print('OPENED')\n"
         "from pathlib import Path\n"
-        "from litlora_desktop.core.video.sources import _FileReader\n"
+        "from litlora_desktop.core.video.file_reader import FileReader\n"
         "try:\n"
-        "    _FileReader(Path(path))\n"  # the reader itself, as workers and tests use it
+        "    FileReader(Path(path))\n"  # the reader itself, as workers and tests use it
         "except VideoError:\n"
         "    print('READER REFUSED')\n"
     )

@@ -781,7 +781,8 @@ def export_main(argv: list[str]) -> int:
 def _open_video(project: Any, video: str | None) -> Any:
     """The project's video as a FrameSource, or a message saying why it cannot be opened."""
     from litlora_desktop.core.annotations.project import check_video
-    from litlora_desktop.core.video.sources import VideoError, VideoSource
+    from litlora_desktop.core.video.errors import VideoError
+    from litlora_desktop.core.video.sources import VideoSource
 
     path = Path(video) if video else project.resolve_video_path()
     if path is None:

@@ -15,7 +15,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from litlora_desktop.core.video.sources import VideoError
+from litlora_desktop.core.video.errors import VideoError
 
 __all__ = ["Frames", "keyframe_indices", "write_image_folder", "write_video_file"]
 
