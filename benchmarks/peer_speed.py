@@ -95,7 +95,8 @@ def _run_meta_on_folder(predictor, folder: Path, clicks, on_frame) -> None:
 
 
 def _run_tracker(model, folder: Path, clicks, on_frame) -> None:
-    from litlora_desktop.core.sam2.tracker import Box, Click, Tracker
+    from litlora_desktop.core.sam2.prompts import Box, Click
+    from litlora_desktop.core.sam2.tracker import Tracker
     from litlora_desktop.core.video.sources import VideoSource
 
     source = VideoSource.open(folder)

@@ -12,7 +12,8 @@ import statistics
 
 from _common import describe, parser, setup
 
-from litlora_desktop.core.sam2.tracker import Click, Tracker
+from litlora_desktop.core.sam2.prompts import Click
+from litlora_desktop.core.sam2.tracker import Tracker
 
 PARTS = ("decode", "preprocess", "model", "postprocess")
 

@@ -196,7 +196,8 @@ def run_self_test(
 
         def demo() -> str:
             from litlora_desktop.core.sam2.models import DEMO_MODEL, load_model
-            from litlora_desktop.core.sam2.tracker import Click, Tracker
+            from litlora_desktop.core.sam2.prompts import Click
+            from litlora_desktop.core.sam2.tracker import Tracker
             from litlora_desktop.core.scenes.ground_truth import centre_point
 
             loaded = load_model(DEMO_MODEL, device=device)  # shipped in resources/models: works offline

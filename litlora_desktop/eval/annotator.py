@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from litlora_desktop.core.sam2.tracker import Click
+from litlora_desktop.core.sam2.prompts import Click
 from litlora_desktop.eval.metrics import jaccard
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from litlora_desktop.core.sam2.tracker import Box, Click, Tracker
+from litlora_desktop.core.sam2.prompts import Box, Click
+from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.ground_truth import centre_point
 from litlora_desktop.eval.metrics import f_measure, jaccard
 

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord, StoreChange
 from litlora_desktop.core.sam2.models import LoadedModel
-from litlora_desktop.core.sam2.tracker import Box, Click
+from litlora_desktop.core.sam2.prompts import Box, Click
 from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.ui.session_lanes import LanesMixin
 from litlora_desktop.ui.session_lora import LoraMixin

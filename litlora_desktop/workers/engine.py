@@ -35,7 +35,9 @@ from litlora_desktop.core.sam2.models import (
     fallback_to_demo,
     load_model,
 )
-from litlora_desktop.core.sam2.tracker import Box, Click, FrameResult, ObjectMask, Tracker
+from litlora_desktop.core.sam2.prompts import Box, Click
+from litlora_desktop.core.sam2.results import FrameResult, ObjectMask
+from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.video.sources import FrameSource, VideoSource
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
 

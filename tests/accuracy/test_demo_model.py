@@ -16,7 +16,8 @@ import pytest
 
 from litlora_desktop.core.resources import resources_dir
 from litlora_desktop.core.sam2.models import DEMO_MODEL, load_model
-from litlora_desktop.core.sam2.tracker import Click, Tracker
+from litlora_desktop.core.sam2.prompts import Click
+from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.ground_truth import GroundTruth, centre_point
 from litlora_desktop.core.scenes.sample import ensure_sample_video
 from litlora_desktop.core.video.sources import VideoSource

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from litlora_desktop.core.sam2.tracker import Click
+from litlora_desktop.core.sam2.prompts import Click
 from litlora_desktop.eval.annotator import correct_frame, next_click
 
 

@@ -8,7 +8,8 @@ import torch
 
 from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame
-from litlora_desktop.core.sam2.tracker import Box, Click, Tracker
+from litlora_desktop.core.sam2.prompts import Box, Click
+from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.shapes import ShapeScene
 from litlora_desktop.training.forward import ClipForward, Prompt
 

@@ -50,7 +50,8 @@ from safetensors.torch import save_file
 from litlora_desktop.core.files import read_regular_file
 from litlora_desktop.core.lora.losses import VOID, iou_scores, mask_loss
 from litlora_desktop.core.sam2.preprocess import upsample_logits
-from litlora_desktop.core.sam2.tracker import ObjectMask, Tracker
+from litlora_desktop.core.sam2.results import ObjectMask
+from litlora_desktop.core.sam2.tracker import Tracker
 
 SCHEMA_VERSION = 1
 # q/k/v projections of both two-way blocks (self-attention and both cross-attentions) and of the final

@@ -3,21 +3,14 @@
 Design (why it is not one ``Sam2VideoInferenceSession`` for all objects):
 transformers' session indexes objects by insertion order, cannot remove one, and its ``forward`` re-runs
 *every* object on a frame. Correcting object A would then silently re-track object B. So each object
-gets its own session, and the image encoder (the expensive part) runs once per frame: its features are
-computed here and placed into each object's session cache before the object's step. Objects therefore
-never disturb each other, keep their ids, and can be at different places in the video.
+gets its own session (``memory.ObjectState``), and the image encoder (the expensive part) runs once per
+frame: its features are computed here and placed into each object's session cache before the object's
+step. Objects therefore never disturb each other, keep their ids, and can be at different places in
+the video.
 
-Streaming and memory: frames are decoded, preprocessed and encoded only when tracked; a session's
-``processed_frames`` is a lazy stand-in that reports the video's length (SAM2 uses it to scale the
-object-pointer positions) but holds nothing. Per-frame model outputs outside SAM2's memory window are
-evicted (see ``Tracker.memory_window``), high-resolution logits are dropped right after each step, and
-the memory positional encoding (identical for every frame) is shared. Prompted (conditioning) frames
-are always kept: they are what the tracker remembers the user said.
-
-Decoder capture (for LIT-LoRA): a forward pre-hook on ``model.mask_decoder`` records, on every tracked
-frame, the decoder's per-frame keyword inputs for the unprompted tracking pass. They are kept in a
-``CaptureStore`` bounded in bytes (oldest evicted first); the prompt-independent inputs (positional
-embedding, empty-prompt sparse and dense embeddings) are the same on every frame and are kept once.
+What the tracker keeps and drops of SAM2's memory is in ``memory``; the decoder inputs it records for
+LIT-LoRA on every unprompted pass are in ``capture``; prompts and results are plain values
+(``prompts``, ``results``).
 """
 
 from __future__ import annotations
@@ -27,213 +20,30 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from transformers import Sam2VideoModel
 from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
+from litlora_desktop.core.sam2.capture import CaptureStore, DecoderCapture, DecoderConstants, DecoderRecorder
 from litlora_desktop.core.sam2.encoder_cache import cache_constant_encodings
-from litlora_desktop.core.sam2.preprocess import (
-    LABEL_BOX_BOTTOM_RIGHT,
-    LABEL_BOX_TOP_LEFT,
-    LABEL_NEGATIVE,
-    LABEL_POSITIVE,
-    FrameNormalizer,
-    mask_to_model,
-    points_to_model,
-    resize_frame,
-    upsample_logits,
-)
+from litlora_desktop.core.sam2.memory import ObjectState, new_session
+from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame, upsample_logits
+from litlora_desktop.core.sam2.prompts import Box, Click, FramePrompts
+from litlora_desktop.core.sam2.results import FrameResult, ObjectMask
 
 if TYPE_CHECKING:
     from litlora_desktop.core.video.sources import FrameSource
 
-MaskKind = Literal["tracked", "prompted", "reused"]
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
 
 class TrackerError(Exception):
     """A request the tracker cannot honour; the message is meant for the user."""
-
-
-@dataclass(frozen=True)
-class Click:
-    """A click in video pixel coordinates; positive adds to the object, negative removes."""
-
-    x: float
-    y: float
-    positive: bool = True
-
-
-@dataclass(frozen=True)
-class Box:
-    """A box in video pixel coordinates (x0, y0) top-left, (x1, y1) bottom-right."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    def __post_init__(self) -> None:
-        if not (self.x1 > self.x0 and self.y1 > self.y0):
-            raise ValueError(f"a box needs x1 > x0 and y1 > y0, got {self}")
-
-
-@dataclass
-class FramePrompts:
-    """What the user gave for one object on one frame: clicks (and a box), or a mask."""
-
-    clicks: list[Click] = field(default_factory=list)
-    box: Box | None = None
-    mask: np.ndarray | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.clicks and self.box is None and self.mask is None
-
-
-@dataclass
-class ObjectMask:
-    """One object's mask on one frame at video resolution."""
-
-    object_id: int
-    frame_index: int
-    mask: np.ndarray  # (H, W) bool
-    score: float  # object score logit: > 0 means SAM2 thinks the object is visible
-    kind: MaskKind
-
-    @property
-    def present(self) -> bool:
-        return self.score > 0
-
-
-@dataclass
-class FrameResult:
-    """Every tracked object's mask on one frame, and where the time went (seconds)."""
-
-    frame_index: int
-    masks: dict[int, ObjectMask]
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class DecoderCapture:
-    """The mask decoder's per-frame inputs of an unprompted tracking pass, plus what SAM2 predicted.
-
-    ``image_embeddings`` is the memory-conditioned embedding (1 x C x h x w); the two high-resolution
-    feature maps are shared between the objects of a frame. Tensors are inference tensors: clone them
-    outside ``torch.inference_mode`` before using them in autograd.
-    """
-
-    object_id: int
-    frame_index: int
-    image_embeddings: torch.Tensor
-    high_resolution_features: tuple[torch.Tensor, ...]
-    multimask_output: bool
-    sam_low_res_logits: torch.Tensor | None = None  # (1, 1, h4, w4) what tracking produced
-    sam_score: float | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held (shared high-resolution maps counted in full: a conservative bound)."""
-        ts = [self.image_embeddings, *self.high_resolution_features]
-        if self.sam_low_res_logits is not None:
-            ts.append(self.sam_low_res_logits)
-        return sum(t.numel() * t.element_size() for t in ts)
-
-
-@dataclass
-class DecoderConstants:
-    """Decoder inputs that are the same on every frame of an unprompted pass."""
-
-    image_positional_embeddings: torch.Tensor
-    sparse_prompt_embeddings: torch.Tensor
-    dense_prompt_embeddings: torch.Tensor
-
-
-class CaptureStore:
-    """Decoder captures by (object, frame), bounded in bytes; the least recently stored go first."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget_bytes = int(budget_bytes)
-        self._items: OrderedDict[tuple[int, int], DecoderCapture] = OrderedDict()
-        self.nbytes = 0
-
-    def put(self, cap: DecoderCapture) -> None:
-        key = (cap.object_id, cap.frame_index)
-        self.pop(*key)
-        self._items[key] = cap
-        self.nbytes += cap.nbytes
-        while self.nbytes > self.budget_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self.nbytes -= old.nbytes
-
-    def get(self, object_id: int, frame_index: int) -> DecoderCapture | None:
-        return self._items.get((object_id, frame_index))
-
-    def pop(self, object_id: int, frame_index: int) -> DecoderCapture | None:
-        cap = self._items.pop((object_id, frame_index), None)
-        if cap is not None:
-            self.nbytes -= cap.nbytes
-        return cap
-
-    def drop_object(self, object_id: int) -> None:
-        for key in [k for k in self._items if k[0] == object_id]:
-            self.pop(*key)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.nbytes = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def frames(self, object_id: int) -> list[int]:
-        return sorted(f for o, f in self._items if o == object_id)
-
-
-class _LazyFrames(dict):
-    """Stands in for a session's ``processed_frames``: reports the video length, stores nothing.
-
-    SAM2 reads ``len(processed_frames)`` as the number of frames; pixels are only needed when the
-    vision-feature cache misses, which the tracker prevents by filling the cache before every step.
-    """
-
-    def __init__(self, num_frames: int, loader: Callable[[int], torch.Tensor]) -> None:
-        super().__init__()
-        self._n = num_frames
-        self._loader = loader
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self._loader(index)
-
-    def __contains__(self, index: object) -> bool:
-        return isinstance(index, int) and 0 <= index < self._n
-
-
-@dataclass
-class _ObjectState:
-    object_id: int
-    session: Sam2VideoInferenceSession
-    prompts: dict[int, FramePrompts] = field(default_factory=dict)
-    pending: bool = False  # has new inputs not yet run
-
-    @property
-    def outputs(self) -> dict[str, dict[int, dict[str, Any]]]:
-        return self.session.output_dict_per_obj.get(
-            0, {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-        )
-
-    @property
-    def initialized(self) -> bool:
-        return any(not p.empty for p in self.prompts.values())
 
 
 @dataclass
@@ -279,16 +89,13 @@ class Tracker:
         self.corrections_as_conditioning = corrections_as_conditioning
         self.model_lock = model_lock or threading.RLock()
         self.captures = CaptureStore(capture_budget_bytes)
-        self.decoder_constants: DecoderConstants | None = None
         self.current_frame = 0
         self._normalizer = FrameNormalizer(self.device, torch.float32)
-        self._objects: dict[int, _ObjectState] = {}
+        self._objects: dict[int, ObjectState] = {}
         self._features: OrderedDict[int, _Features] = OrderedDict()
         self._shared_pos_enc: torch.Tensor | None = None
-        self._capture_ctx: tuple[int, int] | None = None
-        self._last_capture: DecoderCapture | None = None
         self._timings: dict[str, float] = {}
-        self._hook = model.mask_decoder.register_forward_pre_hook(self._on_decoder_call, with_kwargs=True)
+        self._recorder = DecoderRecorder(model.mask_decoder, self.captures)
 
     # ----------------------------------------------------------------------------------- objects
     @property
@@ -302,7 +109,7 @@ class Tracker:
                 object_id = max(self._objects, default=0) + 1
             if object_id in self._objects:
                 raise TrackerError(f"object {object_id} already exists")
-            self._objects[object_id] = _ObjectState(object_id, self._new_session(object_id))
+            self._objects[object_id] = ObjectState(object_id, self._new_session(object_id))
             return object_id
 
     def remove_object(self, object_id: int) -> None:
@@ -339,7 +146,7 @@ class Tracker:
         with self.model_lock:
             self.reset()
             self._features.clear()
-            self._hook.remove()
+            self._recorder.close()
 
     # ----------------------------------------------------------------------------------- prompts
     def add_clicks(
@@ -486,17 +293,14 @@ class Tracker:
         return self.captures.get(object_id, frame_index)
 
     @property
+    def decoder_constants(self) -> DecoderConstants | None:
+        """The decoder inputs every unprompted pass shares; None until a frame has been tracked."""
+        return self._recorder.constants
+
+    @property
     def memory_bytes(self) -> dict[str, int]:
         """Bytes held per kind: image features, decoder captures, per-object SAM2 state."""
-        state = 0
-        for st in self._objects.values():
-            for bucket in st.outputs.values():
-                for out in bucket.values():
-                    for k, v in out.items():
-                        if isinstance(v, torch.Tensor) and not (
-                            k == "maskmem_pos_enc" and v is self._shared_pos_enc
-                        ):
-                            state += v.numel() * v.element_size()
+        state = sum(st.state_bytes(self._shared_pos_enc) for st in self._objects.values())
         return {
             "features": sum(f.nbytes for f in self._features.values()),
             "captures": self.captures.nbytes,
@@ -504,7 +308,7 @@ class Tracker:
         }
 
     # ----------------------------------------------------------------------------------- internals
-    def _state(self, object_id: int) -> _ObjectState:
+    def _state(self, object_id: int) -> ObjectState:
         try:
             return self._objects[object_id]
         except KeyError:
@@ -515,18 +319,7 @@ class Tracker:
             raise TrackerError(f"frame {frame_index} is outside the video (0..{self.source.num_frames - 1})")
 
     def _new_session(self, object_id: int) -> Sam2VideoInferenceSession:
-        sess = Sam2VideoInferenceSession(
-            video_height=self.source.height,
-            video_width=self.source.width,
-            inference_device=self.device,
-            inference_state_device=self.device,
-            video_storage_device=self.device,
-            dtype=torch.float32,
-            max_vision_features_cache_size=1,
-        )
-        sess.processed_frames = _LazyFrames(self.source.num_frames, self._pixels)
-        sess.obj_id_to_idx(object_id)
-        return sess
+        return new_session(object_id, self.source, self.device, self._pixels)
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -568,7 +361,7 @@ class Tracker:
             torch.cuda.synchronize(self.device)
 
     def _run(
-        self, st: _ObjectState, frame_index: int, *, reverse: bool, capture: tuple[int, int] | None
+        self, st: ObjectState, frame_index: int, *, reverse: bool, capture: tuple[int, int] | None
     ) -> tuple[torch.Tensor, float]:
         """One SAM2 step of one object's session on a frame; returns (low-res logits, score)."""
         sess = st.session
@@ -580,73 +373,25 @@ class Tracker:
                 frame_index,
                 {"vision_feats": feats.vision_feats, "vision_pos_embeds": feats.vision_pos_embeds},
             )
-        self._capture_ctx = capture
-        self._last_capture = None
+        self._recorder.arm(capture)
         t0 = time.perf_counter()
         try:
             with torch.inference_mode(), self._autocast():
                 out = self.model(sess, frame_idx=frame_index, reverse=reverse)
             self._sync()
         finally:
-            self._capture_ctx = None
+            self._recorder.disarm()
             sess.obj_with_new_inputs = []
         self._timings["model"] = self._timings.get("model", 0.0) + time.perf_counter() - t0
         low = out.pred_masks.float()
         score = float(out.object_score_logits.float().reshape(-1)[0])
-        cap = self._last_capture
-        if cap is not None:
-            cap.sam_low_res_logits = low.detach()
-            cap.sam_score = score
-            self.captures.put(cap)
+        self._recorder.keep(low, score)
         return low, score
 
-    def _on_decoder_call(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        """Forward pre-hook on the mask decoder: record an unprompted tracking pass's inputs."""
-        ctx = self._capture_ctx
-        if ctx is None:
-            return None
-        self._capture_ctx = None  # one decoder call per tracking pass
-        if self.decoder_constants is None:
-            self.decoder_constants = DecoderConstants(
-                image_positional_embeddings=kwargs["image_positional_embeddings"][:1].detach(),
-                sparse_prompt_embeddings=kwargs["sparse_prompt_embeddings"][:1].detach(),
-                dense_prompt_embeddings=kwargs["dense_prompt_embeddings"][:1].detach(),
-            )
-        self._last_capture = DecoderCapture(
-            object_id=ctx[0],
-            frame_index=ctx[1],
-            image_embeddings=kwargs["image_embeddings"].detach(),
-            high_resolution_features=tuple(t.detach() for t in kwargs["high_resolution_features"]),
-            multimask_output=bool(kwargs.get("multimask_output", False)),
-        )
-        return None
-
-    def _apply_prompt(self, st: _ObjectState, frame_index: int, fp: FramePrompts) -> ObjectMask:
+    def _apply_prompt(self, st: ObjectState, frame_index: int, fp: FramePrompts) -> ObjectMask:
         self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
         sess = st.session
-        if fp.mask is not None:
-            sess.add_mask_inputs(0, frame_index, mask_to_model(fp.mask, self.image_size))
-            sess.remove_point_inputs(0, frame_index)
-        else:
-            pts: list[tuple[float, float]] = []
-            labels: list[int] = []
-            if fp.box is not None:
-                pts += [(fp.box.x0, fp.box.y0), (fp.box.x1, fp.box.y1)]
-                labels += [LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT]
-            for c in fp.clicks:
-                pts.append((c.x, c.y))
-                labels.append(LABEL_POSITIVE if c.positive else LABEL_NEGATIVE)
-            coords = points_to_model(pts, self.source.width, self.source.height, self.image_size)
-            sess.add_point_inputs(
-                0,
-                frame_index,
-                {
-                    "point_coords": torch.from_numpy(coords).reshape(1, 1, -1, 2),
-                    "point_labels": torch.tensor(labels, dtype=torch.int32).reshape(1, 1, -1),
-                },
-            )
-            sess.remove_mask_inputs(0, frame_index)
-        st.prompts[frame_index] = fp
+        st.set_prompt(frame_index, fp, self.source.width, self.source.height, self.image_size)
         self._drop_stale(st, frame_index)
         tracked_info = sess.frames_tracked_per_obj.get(0, {}).get(frame_index)
         reverse = bool(tracked_info and tracked_info.get("reverse"))
@@ -669,48 +414,19 @@ class Tracker:
         self.current_frame = frame_index
         return ObjectMask(st.object_id, frame_index, mask, score, "prompted")
 
-    def _drop_stale(self, st: _ObjectState, frame_index: int) -> list[int]:
-        """Drop results of frames tracked *through* this frame, up to the next prompted frame.
-
-        Forward-tracked frames after it and backward-tracked frames before it are stale; beyond the
-        next frame the user prompted, tracking restarted from what the user said, so that work stays.
-        """
-        tracked = st.session.frames_tracked_per_obj.get(0, {})
-        prompted = [f for f, p in st.prompts.items() if not p.empty and f != frame_index]
-        nxt = min((f for f in prompted if f > frame_index), default=None)
-        prv = max((f for f in prompted if f < frame_index), default=None)
-        stale = [
-            f
-            for f, info in tracked.items()
-            if (f > frame_index and not info.get("reverse") and (nxt is None or f < nxt))
-            or (f < frame_index and info.get("reverse") and (prv is None or f > prv))
-        ]
-        non_cond = st.outputs["non_cond_frame_outputs"]
+    def _drop_stale(self, st: ObjectState, frame_index: int) -> list[int]:
+        """Drop the results tracked through this frame (``ObjectState.drop_stale``) and their captures."""
+        stale = st.drop_stale(frame_index)
         for f in stale:
-            tracked.pop(f, None)
-            non_cond.pop(f, None)
             self.captures.pop(st.object_id, f)
         return stale
 
-    def _strip(self, st: _ObjectState, frame_index: int) -> None:
-        """Drop what SAM2 keeps per frame but never reads again; share the constant memory encoding."""
-        for bucket in st.outputs.values():
-            out = bucket.get(frame_index)
-            if out is None:
-                continue
-            out.pop("high_res_masks", None)
-            pe = out.get("maskmem_pos_enc")
-            if isinstance(pe, torch.Tensor):
-                if self._shared_pos_enc is None or self._shared_pos_enc.shape != pe.shape:
-                    self._shared_pos_enc = pe
-                out["maskmem_pos_enc"] = self._shared_pos_enc
+    def _strip(self, st: ObjectState, frame_index: int) -> None:
+        self._shared_pos_enc = st.strip(frame_index, self._shared_pos_enc)
 
-    def _evict(self, st: _ObjectState, frame_index: int) -> None:
+    def _evict(self, st: ObjectState, frame_index: int) -> None:
         self._strip(st, frame_index)
-        non_cond = st.outputs["non_cond_frame_outputs"]
-        far = [f for f in non_cond if abs(f - frame_index) > self.memory_window]
-        for f in far:
-            del non_cond[f]
+        st.evict_far(frame_index, self.memory_window)
 
     def _postprocess(self, low: torch.Tensor) -> np.ndarray:
         t0 = time.perf_counter()

@@ -6,7 +6,8 @@ import torch
 
 from litlora_desktop.core.sam2.encoder_cache import CachedSinePositionEmbedding, cache_constant_encodings
 from litlora_desktop.core.sam2.models import random_model, tiny_config
-from litlora_desktop.core.sam2.tracker import Click, Tracker
+from litlora_desktop.core.sam2.prompts import Click
+from litlora_desktop.core.sam2.tracker import Tracker
 from tests.model_fixtures import ClipSource, moving_squares
 
 

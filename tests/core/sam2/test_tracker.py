@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from litlora_desktop.core.sam2.tracker import Box, Click, Tracker, TrackerError
+from litlora_desktop.core.sam2.prompts import Box, Click
+from litlora_desktop.core.sam2.tracker import Tracker, TrackerError
 from tests.model_fixtures import ClipSource, moving_squares
 
 
@@ -57,48 +57,6 @@ def test_objects_do_not_disturb_each_other(tiny_model):
             assert np.array_equal(objs[2], other[f][2]), f"object 2 changed on frame {f} with {variant}"
         if variant[1]:
             assert 1 not in ids and 2 in ids
-
-
-def test_correction_drops_stale_later_results_of_that_object_only(tiny_model, clip):
-    tr = Tracker(tiny_model, clip)
-    a, b = tr.add_object(), tr.add_object()
-    tr.add_clicks(a, 0, [Click(12, 14)])
-    tr.add_clicks(b, 0, [Click(70, 30)])
-    list(tr.propagate(0, 9))
-    assert tr.tracked_frames(a) == list(range(10))
-    tr.add_clicks(a, 5, [Click(16, 16)])
-    assert tr.tracked_frames(a) == list(range(6))
-    assert tr.tracked_frames(b) == list(range(10))
-    assert 5 in tr.prompts(a)
-    # re-tracking goes on from the corrected frame and reuses its prompted result there
-    res = tr.track(5)
-    assert res.masks[a].kind == "reused" and res.masks[b].kind == "tracked"
-
-
-def test_propagate_backward_from_a_middle_keyframe_and_correct_there(tiny_model, clip):
-    tr = Tracker(tiny_model, clip)
-    a = tr.add_object()
-    tr.add_clicks(a, 6, [Click(20, 14)], box=Box(10, 6, 34, 26))
-    back = list(tr.propagate(6, reverse=True))
-    assert [r.frame_index for r in back] == [5, 4, 3, 2, 1, 0]
-    fwd = list(tr.propagate(6, 9))
-    assert [r.frame_index for r in fwd] == [7, 8, 9]
-    assert tr.tracked_frames(a) == list(range(10))
-    # a correction on a frame reached backwards makes the *earlier* frames stale, not the later ones
-    tr.add_clicks(a, 3, [Click(14, 12)])
-    assert tr.tracked_frames(a) == list(range(3, 10))
-
-
-def test_staleness_stops_at_the_next_prompted_frame(tiny_model, clip):
-    tr = Tracker(tiny_model, clip)
-    a = tr.add_object()
-    tr.add_clicks(a, 0, [Click(12, 14)])
-    list(tr.propagate(0, 9))
-    tr.add_clicks(a, 6, [Click(22, 14)])  # a correction: 7..9 become stale
-    assert tr.tracked_frames(a) == list(range(7))
-    list(tr.propagate(6, 9))
-    tr.add_clicks(a, 2, [Click(12, 16)])  # 3..5 are stale; 6 was prompted, 7..9 were tracked from it
-    assert tr.tracked_frames(a) == [0, 1, 2, 6, 7, 8, 9]
 
 
 def test_propagate_reports_progress_and_cancels(tiny_model, clip):
@@ -179,60 +137,6 @@ def test_each_frame_is_decoded_and_encoded_once_for_all_objects(tiny_model):
     src.reads = 0
     res = tr.track(0)  # every object reuses its prompted result: nothing to decode or encode
     assert src.reads == 0 and {m.kind for m in res.masks.values()} == {"reused"}
-
-
-def test_capture_holds_the_real_decoder_inputs(tiny_model, clip):
-    """Re-running the decoder on a capture reproduces exactly what tracking produced on that frame."""
-    tr = Tracker(tiny_model, clip)
-    a = tr.add_object()
-    tr.add_clicks(a, 0, [Click(12, 14)])
-    list(tr.propagate(0, 4))
-    assert tr.capture(a, 0) is None  # a prompted frame is not an unprompted tracking pass
-    cap = tr.capture(a, 3)
-    assert cap is not None and cap.frame_index == 3 and cap.multimask_output
-    k = tr.decoder_constants
-    with torch.inference_mode():
-        masks, iou, _, obj = tiny_model.mask_decoder(
-            image_embeddings=cap.image_embeddings,
-            image_positional_embeddings=k.image_positional_embeddings,
-            sparse_prompt_embeddings=k.sparse_prompt_embeddings,
-            dense_prompt_embeddings=k.dense_prompt_embeddings,
-            multimask_output=True,
-            high_resolution_features=list(cap.high_resolution_features),
-        )
-    best = masks[0, 0, int(iou[0, 0].argmax())]
-    if float(obj.reshape(-1)[0]) <= 0:
-        best = torch.full_like(best, -1024.0)
-    assert torch.equal(best, cap.sam_low_res_logits[0, 0])
-    assert cap.sam_score == pytest.approx(float(obj.reshape(-1)[0]))
-
-
-def test_capture_store_is_bounded_in_bytes(tiny_model, clip):
-    tr = Tracker(tiny_model, clip, capture_budget_bytes=1)
-    a = tr.add_object()
-    tr.add_clicks(a, 0, [Click(12, 14)])
-    list(tr.propagate(0, 9))
-    assert len(tr.captures) == 1 and tr.capture(a, 9) is not None
-    one = tr.capture(a, 9).nbytes
-    tr2 = Tracker(tiny_model, clip, capture_budget_bytes=3 * one)
-    b = tr2.add_object()
-    tr2.add_clicks(b, 0, [Click(12, 14)])
-    list(tr2.propagate(0, 9))
-    assert tr2.captures.frames(b) == [7, 8, 9] and tr2.captures.nbytes <= 3 * one
-
-
-def test_state_outside_the_memory_window_is_evicted(tiny_model):
-    src = ClipSource(moving_squares(60))
-    tr = Tracker(tiny_model, src)
-    a = tr.add_object()
-    tr.add_clicks(a, 0, [Click(12, 14)])
-    list(tr.propagate(0, 59))
-    st = tr._objects[a]
-    held = sorted(st.outputs["non_cond_frame_outputs"])
-    assert held[0] >= 59 - tr.memory_window and held[-1] == 59
-    assert 0 in st.outputs["cond_frame_outputs"]  # the user's prompt is never evicted
-    assert all("high_res_masks" not in o for b in st.outputs.values() for o in b.values())
-    assert tr.tracked_frames(a) == list(range(60))  # eviction forgets memory, not which frames are done
 
 
 def test_tracking_is_deterministic(tiny_model):

@@ -1,0 +1,184 @@
+"""One SAM2 session per object: the prompts it is given, and what the tracker keeps of its memory.
+
+Streaming: frames are decoded, preprocessed and encoded only when tracked; a session's
+``processed_frames`` is a lazy stand-in (``LazyFrames``) that reports the video's length (SAM2 uses
+it to scale the object-pointer positions) but holds nothing.
+
+Memory: per-frame model outputs outside SAM2's memory window are evicted (see
+``Tracker.memory_window``), high-resolution logits are dropped right after each step, and the memory
+positional encoding (identical for every frame) is shared. Prompted (conditioning) frames are always
+kept: they are what the tracker remembers the user said. A prompt makes the results tracked
+*through* its frame stale; ``ObjectState.drop_stale`` says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+from litlora_desktop.core.sam2.preprocess import (
+    LABEL_BOX_BOTTOM_RIGHT,
+    LABEL_BOX_TOP_LEFT,
+    LABEL_NEGATIVE,
+    LABEL_POSITIVE,
+    mask_to_model,
+    points_to_model,
+)
+from litlora_desktop.core.sam2.prompts import FramePrompts
+
+if TYPE_CHECKING:
+    from litlora_desktop.core.video.sources import FrameSource
+
+__all__ = ["LazyFrames", "ObjectState", "new_session"]
+
+
+class LazyFrames(dict):
+    """Stands in for a session's ``processed_frames``: reports the video length, stores nothing.
+
+    SAM2 reads ``len(processed_frames)`` as the number of frames; pixels are only needed when the
+    vision-feature cache misses, which the tracker prevents by filling the cache before every step.
+    """
+
+    def __init__(self, num_frames: int, loader: Callable[[int], torch.Tensor]) -> None:
+        super().__init__()
+        self._n = num_frames
+        self._loader = loader
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self._loader(index)
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and 0 <= index < self._n
+
+
+def new_session(
+    object_id: int, source: FrameSource, device: torch.device, loader: Callable[[int], torch.Tensor]
+) -> Sam2VideoInferenceSession:
+    """A fresh one-object session over ``source`` whose frames ``loader`` preprocesses on demand."""
+    sess = Sam2VideoInferenceSession(
+        video_height=source.height,
+        video_width=source.width,
+        inference_device=device,
+        inference_state_device=device,
+        video_storage_device=device,
+        dtype=torch.float32,
+        max_vision_features_cache_size=1,
+    )
+    sess.processed_frames = LazyFrames(source.num_frames, loader)
+    sess.obj_id_to_idx(object_id)
+    return sess
+
+
+@dataclass
+class ObjectState:
+    """One object's session, the prompts the user gave it by frame, and its memory bookkeeping."""
+
+    object_id: int
+    session: Sam2VideoInferenceSession
+    prompts: dict[int, FramePrompts] = field(default_factory=dict)
+    pending: bool = False  # has new inputs not yet run
+
+    @property
+    def outputs(self) -> dict[str, dict[int, dict[str, Any]]]:
+        return self.session.output_dict_per_obj.get(
+            0, {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+        )
+
+    @property
+    def initialized(self) -> bool:
+        return any(not p.empty for p in self.prompts.values())
+
+    def set_prompt(
+        self, frame_index: int, fp: FramePrompts, width: int, height: int, image_size: int
+    ) -> None:
+        """Make ``fp`` the frame's input to the session, in model coordinates: a mask replaces the
+        frame's points and points (a box first, as SAM2 needs it) replace its mask."""
+        sess = self.session
+        if fp.mask is not None:
+            sess.add_mask_inputs(0, frame_index, mask_to_model(fp.mask, image_size))
+            sess.remove_point_inputs(0, frame_index)
+        else:
+            pts: list[tuple[float, float]] = []
+            labels: list[int] = []
+            if fp.box is not None:
+                pts += [(fp.box.x0, fp.box.y0), (fp.box.x1, fp.box.y1)]
+                labels += [LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT]
+            for c in fp.clicks:
+                pts.append((c.x, c.y))
+                labels.append(LABEL_POSITIVE if c.positive else LABEL_NEGATIVE)
+            coords = points_to_model(pts, width, height, image_size)
+            sess.add_point_inputs(
+                0,
+                frame_index,
+                {
+                    "point_coords": torch.from_numpy(coords).reshape(1, 1, -1, 2),
+                    "point_labels": torch.tensor(labels, dtype=torch.int32).reshape(1, 1, -1),
+                },
+            )
+            sess.remove_mask_inputs(0, frame_index)
+        self.prompts[frame_index] = fp
+
+    def drop_stale(self, frame_index: int) -> list[int]:
+        """Drop results of frames tracked *through* this frame, up to the next prompted frame.
+
+        Forward-tracked frames after it and backward-tracked frames before it are stale; beyond the
+        next frame the user prompted, tracking restarted from what the user said, so that work stays.
+        Returns the stale frames (their decoder captures are the tracker's to drop).
+        """
+        tracked = self.session.frames_tracked_per_obj.get(0, {})
+        prompted = [f for f, p in self.prompts.items() if not p.empty and f != frame_index]
+        nxt = min((f for f in prompted if f > frame_index), default=None)
+        prv = max((f for f in prompted if f < frame_index), default=None)
+        stale = [
+            f
+            for f, info in tracked.items()
+            if (f > frame_index and not info.get("reverse") and (nxt is None or f < nxt))
+            or (f < frame_index and info.get("reverse") and (prv is None or f > prv))
+        ]
+        non_cond = self.outputs["non_cond_frame_outputs"]
+        for f in stale:
+            tracked.pop(f, None)
+            non_cond.pop(f, None)
+        return stale
+
+    def strip(self, frame_index: int, shared_pos_enc: torch.Tensor | None) -> torch.Tensor | None:
+        """Drop what SAM2 keeps per frame but never reads again; share the constant memory encoding.
+
+        Returns the encoding to share from now on: ``shared_pos_enc``, or this frame's when there was
+        none yet or its shape differs.
+        """
+        for bucket in self.outputs.values():
+            out = bucket.get(frame_index)
+            if out is None:
+                continue
+            out.pop("high_res_masks", None)
+            pe = out.get("maskmem_pos_enc")
+            if isinstance(pe, torch.Tensor):
+                if shared_pos_enc is None or shared_pos_enc.shape != pe.shape:
+                    shared_pos_enc = pe
+                out["maskmem_pos_enc"] = shared_pos_enc
+        return shared_pos_enc
+
+    def evict_far(self, frame_index: int, window: int) -> None:
+        """Forget unprompted outputs more than ``window`` frames away: SAM2 never reads them again."""
+        non_cond = self.outputs["non_cond_frame_outputs"]
+        far = [f for f in non_cond if abs(f - frame_index) > window]
+        for f in far:
+            del non_cond[f]
+
+    def state_bytes(self, shared_pos_enc: torch.Tensor | None) -> int:
+        """Bytes of tensors held in this object's SAM2 outputs (the shared encoding not counted)."""
+        state = 0
+        for bucket in self.outputs.values():
+            for out in bucket.values():
+                for k, v in out.items():
+                    if isinstance(v, torch.Tensor) and not (k == "maskmem_pos_enc" and v is shared_pos_enc):
+                        state += v.numel() * v.element_size()
+        return state
