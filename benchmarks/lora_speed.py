@@ -18,7 +18,8 @@ import psutil
 import torch
 from _common import describe, parser, setup
 
-from litlora_desktop.core.lora.litlora import LitLoRA, LoraSettings
+from litlora_desktop.core.lora.litlora import LitLoRA
+from litlora_desktop.core.lora.settings import LoraSettings
 from litlora_desktop.core.sam2.tracker import Tracker
 
 
@@ -54,10 +55,10 @@ def main() -> None:
     ob = engine._objects[oid]
     note = ""
     if not ob.adapters:  # random weights: every adapter may give up; time an untrained one instead
-        engine._new_adapter(ob, oid)
+        engine.bank.new_adapter(ob, oid, engine.settings)
         note = " (an untrained adapter: every trained one gave up on random weights)"
     for name in ob.adapters:
-        adapter_bytes.append(sum(p.numel() * p.element_size() for p in engine._params(name)))
+        adapter_bytes.append(sum(p.numel() * p.element_size() for p in engine.bank.params(name)))
     cands_ms = []
     for f in range(1, n + 1):
         t0 = time.perf_counter()

@@ -246,13 +246,13 @@ def run_self_test(
 
 
 def selftest_lora_settings() -> Any:
-    """The tests' settings for a random decoder (tests/core/lora/test_litlora.py), cut to a few epochs.
+    """The tests' settings for a random decoder (tests/core/lora/conftest.py), cut to a few epochs.
 
     The self-test proves that training runs end to end and leaves an adapter, not that a random
     decoder learns (a test does that): a few epochs, and the give-up rules (which delete a new
     adapter that learned nothing) are out of reach.
     """
-    from litlora_desktop.core.lora.litlora import LoraSettings
+    from litlora_desktop.core.lora.settings import LoraSettings
 
     base = LoraSettings(
         rank=16, alpha=16, lr_new=3e-3, lr_finetune=1e-3, focal_weight=1.0, dice_weight=5.0, focal_alpha=0.75

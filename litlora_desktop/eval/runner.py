@@ -42,7 +42,8 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from litlora_desktop.core.lora.litlora import RANDOM_DECODER_LORA, LitLoRA, LoraSettings
+from litlora_desktop.core.lora.litlora import LitLoRA
+from litlora_desktop.core.lora.settings import RANDOM_DECODER_LORA, LoraSettings
 from litlora_desktop.core.sam2.allocator import tune_malloc
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.video.sources import VideoSource

@@ -20,11 +20,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.lora.litlora import (
-    RANDOM_DECODER_LORA,
-    LitLoRA,
-    LoraSettings,
-)
+from litlora_desktop.core.lora.litlora import LitLoRA
+from litlora_desktop.core.lora.settings import RANDOM_DECODER_LORA, LoraSettings
 from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.models import (
     DEMO_MODEL,

@@ -16,7 +16,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from litlora_desktop.core.lora.litlora import LitLoRA, LitLoRAError, LoraSettings
+from litlora_desktop.core.lora.errors import LitLoRAError
+from litlora_desktop.core.lora.litlora import LitLoRA
+from litlora_desktop.core.lora.settings import LoraSettings
 from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.synthetic import SceneVideoSource, SyntheticScene
@@ -35,9 +37,9 @@ def _engine(rank: int = 8) -> LitLoRA:
 def saved(tmp_path_factory) -> Path:
     """A good adapter folder: object 1 with one rank-8 adapter of random (trained-like) weights."""
     eng = _engine()
-    ad = eng._new_adapter(eng._obj(1), 1)
+    ad = eng.bank.new_adapter(eng._obj(1), 1, eng.settings)
     torch.manual_seed(0)
-    for p in eng._params(ad.name):
+    for p in eng.bank.params(ad.name):
         torch.nn.init.normal_(p, std=0.02)
     return eng.save(tmp_path_factory.mktemp("adapters") / "adapters")
 
@@ -84,7 +86,7 @@ def test_huge_rank_is_refused_before_allocating(saved, tmp_path):
     _meta(folder, lambda m: m["settings"].update(rank=10**7))
     code = (
         "from tests.hostile.test_adapters import _engine\n"
-        "from litlora_desktop.core.lora.litlora import LitLoRAError\n"
+        "from litlora_desktop.core.lora.errors import LitLoRAError\n"
         "try:\n"
         f"    _engine(rank=4).load({str(folder)!r})\n"
         "except LitLoRAError as exc:\n"

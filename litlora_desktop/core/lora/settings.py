@@ -1,0 +1,67 @@
+"""Every knob of LIT-LoRA, and the preset that lets a tiny *random* decoder learn at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["RANDOM_DECODER_LORA", "LoraSettings"]
+
+
+@dataclass
+class LoraSettings:
+    """Every knob of the method; defaults are the authors' code (rank 4, alpha 4, dropout 0.1)."""
+
+    rank: int = 4
+    alpha: float = 4.0
+    dropout: float = 0.1
+    lr_new: float = 1e-4
+    lr_finetune: float = 5e-5
+    max_epochs_new: int = 100
+    max_epochs_finetune: int = 20
+    patience: int = 10  # stop after this many epochs without gain ...
+    converged_iou: float = 0.6  # ... once the best IoU is above this
+    give_up_epoch: int = 50  # give up at this epoch ...
+    give_up_iou: float = 0.2  # ... if the best IoU is still below this
+    zero_iou_epoch: int = 10  # give up at this epoch if the best IoU is 0
+    max_adapters: int = 3
+    new_adapter_iou: float = 0.4  # a correction the best adapter scores <= this starts a new adapter
+    replay: int = 5
+    max_samples_per_object: int = 32  # bounded replay memory (oldest dropped first)
+    focal_weight: float = 20.0
+    dice_weight: float = 1.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    auto_apply: bool = False
+    auto_apply_threshold: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.max_adapters < 1:
+            raise ValueError("rank and max_adapters must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoraSettings:
+        """Build from saved settings, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# A tiny *random* decoder must learn spatial selection from scratch: the paper's defaults (rank 4,
+# lr 1e-4, 20 focal + 1 dice) are for a pretrained SAM2, whose unprompted output is already close to
+# the object, and make no visible progress on a random one. This preset (more capacity, a larger step,
+# a dice-heavy loss so a small object cannot collapse to "all background") is for random test and
+# developer models only: the tests, ``--model tiny-random`` and ``litlora-eval --model tiny-random``.
+RANDOM_DECODER_LORA: dict[str, Any] = {
+    "rank": 16,
+    "alpha": 16,
+    "lr_new": 3e-3,
+    "lr_finetune": 1e-3,
+    "focal_weight": 1.0,
+    "dice_weight": 5.0,
+    "focal_alpha": 0.75,
+    "max_epochs_new": 300,
+    "max_epochs_finetune": 100,
+    "give_up_epoch": 250,
+}
