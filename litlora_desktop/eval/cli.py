@@ -140,16 +140,11 @@ def _run(args: argparse.Namespace) -> int:
         return _error(str(exc))
 
     from litlora_desktop.core.sam2.models import ModelLoadError
+    from litlora_desktop.eval.progress import ProgressBar
+    from litlora_desktop.eval.protocol import EvalError, Protocol
     from litlora_desktop.eval.report import Report
-    from litlora_desktop.eval.runner import (
-        EvalError,
-        ProgressBar,
-        Protocol,
-        SequenceResult,
-        lora_settings_for,
-        plan,
-        run_tasks,
-    )
+    from litlora_desktop.eval.results import SequenceResult
+    from litlora_desktop.eval.runner import lora_settings_for, plan, run_tasks
 
     try:
         protocols = []

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litlora_desktop.eval.runner import BASELINE, SequenceResult
+from litlora_desktop.eval.protocol import BASELINE
+from litlora_desktop.eval.results import SequenceResult
 
 CSV_COLUMNS = (
     "run",

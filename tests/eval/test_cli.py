@@ -13,6 +13,7 @@ import pytest
 from litlora_desktop.eval import runner
 from litlora_desktop.eval.cli import main
 from litlora_desktop.eval.report import CSV_COLUMNS
+from litlora_desktop.eval.results import load_result, result_path
 from litlora_desktop.eval.synthetic_dataset import write_synthetic_dataset
 
 FAST = ["--model", "tiny-random", "--device", "cpu", "--epochs-new", "3", "--epochs-finetune", "2"]
@@ -59,7 +60,7 @@ def test_counts_are_consistent(evaluated):
     _, names, out, _, _ = evaluated
     for run in RUNS:
         for name in names:
-            r = runner.load_result(runner.result_path(out, run, name))
+            r = load_result(result_path(out, run, name))
             assert r is not None and r.error is None and len(r.objects) == 2
             for o in r.objects:
                 assert o.first_frame == 0 and o.frames == 7  # every frame but the initialising one
@@ -176,24 +177,3 @@ def test_workers_spread_sequences_over_processes(dataset, tmp_path):
         a = json.loads((out / "runs" / "sam2" / f"{n}.json").read_text())
         b = json.loads((one / "runs" / "sam2" / f"{n}.json").read_text())
         assert [o["corrections"] for o in a["objects"]] == [o["corrections"] for o in b["objects"]]
-
-
-def test_progress_bar_on_a_terminal_and_in_a_log():
-    import io
-
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    tty = Tty()
-    bar = runner.ProgressBar(20, stream=tty)
-    bar.update(5, "sam2 bear")
-    bar.update(15, finished="sam2 bear: 3 corrections")
-    bar.close()
-    text = tty.getvalue()
-    assert "\r[" in text and "100.0% 20/20 frames" in text and text.endswith("\n")
-    log = io.StringIO()
-    bar = runner.ProgressBar(20, stream=log)
-    bar.update(10)  # a log gets no carriage returns, one line per finished sequence
-    bar.update(10, finished="sam2 bear: 3 corrections")
-    assert log.getvalue() == "[100.0%] sam2 bear: 3 corrections\n"

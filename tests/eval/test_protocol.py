@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from litlora_desktop.eval.runner import ObjectResult, Protocol, _handle_frame
+from litlora_desktop.eval.protocol import Protocol, _handle_frame
+from litlora_desktop.eval.results import ObjectResult
 
 
 def rect(top, left, h, w, shape=(40, 40)) -> np.ndarray:
