@@ -35,9 +35,10 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from litlora_desktop.core.annotations import export as export_mod
+from litlora_desktop.core.annotations.formats import export
 from litlora_desktop.core.annotations.project import Project
-from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord
+from litlora_desktop.core.annotations.records import MaskRecord
+from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.sam2.models import LoadedModel, choose_device, random_model, tiny_config
 from litlora_desktop.core.video.sources import ArrayVideoSource
 
@@ -137,7 +138,7 @@ def make_coco(root: Path, frames: int) -> tuple[Path, int, int]:
             cv2.circle(m.view(np.uint8), (600 + 1000 * o + 5 * f, 1000), 400, 1, -1)
             store.set_record(f, info.id, MaskRecord.from_mask(m, "user"))
     out = root / "big.json"
-    export_mod.export("coco", store, out, num_frames=frames)
+    export("coco", store, out, num_frames=frames)
     return out, h, w
 
 

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord
+from litlora_desktop.core.annotations.records import MaskRecord
+from litlora_desktop.core.annotations.store import AnnotationStore
 
 W, H = 1280, 720
 

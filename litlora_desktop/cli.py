@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":
-        from litlora_desktop.core.annotations.export import export_main
+        from litlora_desktop.core.annotations.export_cli import export_main
 
         return int(export_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from litlora_desktop.core.annotations.export import voc_palette
+from litlora_desktop.core.annotations.formats.indexed_png import voc_palette
 from litlora_desktop.core.video.folder_reader import IMAGE_EXTENSIONS, natural_sort_key
 
 VOID_LABEL = 255

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from litlora_desktop.core.annotations.export import encode_indexed_png, voc_palette
+from litlora_desktop.core.annotations.formats.indexed_png import encode_indexed_png, voc_palette
 from litlora_desktop.core.scenes.shapes import ShapeScene
 from litlora_desktop.core.scenes.synthetic import SCENARIOS, SyntheticScene
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.annotations.store import ObjectInfo
+from litlora_desktop.core.annotations.records import ObjectInfo
 
 ROLE_ID = Qt.ItemDataRole.UserRole
 

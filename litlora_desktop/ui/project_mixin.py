@@ -29,20 +29,18 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from litlora_desktop.core.annotations.project import (
+from litlora_desktop.core.annotations.autosave import Autosaver
+from litlora_desktop.core.annotations.manifest import (
     ADAPTERS_DIR,
     AUTOSAVE,
     DATA_DIR,
     MANIFEST,
     PROJECT_SUFFIX,
-    Autosaver,
-    FingerprintResult,
-    Project,
     ProjectError,
     UIState,
-    check_video,
-    default_project_path,
 )
+from litlora_desktop.core.annotations.project import Project, default_project_path
+from litlora_desktop.core.annotations.video_identity import FingerprintResult, check_video
 from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.workers.background import BackgroundTask
 

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord, StoreChange
+from litlora_desktop.core.annotations.records import MaskRecord
+from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.core.sam2.models import LoadedModel
 from litlora_desktop.core.sam2.prompts import Box, Click
 from litlora_desktop.core.video.sources import FrameSource

@@ -1,7 +1,7 @@
 """File ▸ Export… and File ▸ Import…: a dialog, a background thread, a progress dialog with Cancel.
 
 Exports read a copy of the store (its records are immutable and shared, so the copy is cheap) and
-write through ``core.annotations.export``, which builds the output in a hidden temporary sibling and renames it
+write through ``core.annotations.formats``, which builds the output in a hidden temporary sibling and renames it
 into place only when complete: a cancel or an error leaves nothing behind. An output that is, holds
 or lies inside the open project or its video is refused before anything runs. Imports read into a
 scratch store off the GUI thread; the session then copies it into the real store as one undo step.
@@ -29,27 +29,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.annotations import export as export_mod
-from litlora_desktop.core.annotations.importers import import_annotations
-from litlora_desktop.core.annotations.store import AnnotationStore, StoreSnapshot
+from litlora_desktop.core.annotations import formats
+from litlora_desktop.core.annotations.formats import import_annotations
+from litlora_desktop.core.annotations.snapshot import StoreSnapshot
+from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.ui.dialogs import notify
 from litlora_desktop.workers.background import BackgroundTask
 
-# format -> (label, output is a folder, file suffix)
+# format -> (label, output is a folder, file suffix), from the one table of formats
 EXPORT_FORMATS: dict[str, tuple[str, bool, str]] = {
-    "coco": ("COCO instance segmentation, RLE (.json)", False, ".json"),
-    "davis": ("DAVIS / YouTube-VOS palette PNGs (folder)", True, ""),
-    "png": ("One PNG mask per object and frame (folder)", True, ""),
-    "mots": ("MOTS challenge (folder)", True, ""),
-    "yolo": ("YOLO segmentation polygons — lossy (folder)", True, ""),
-    "cvat": ("CVAT for video 1.1 (.xml)", False, ".xml"),
-    "overlay": ("Overlay video (.mp4)", False, ".mp4"),
+    f.name: (f.label, f.folder, f.suffix) for f in formats.exporters()
 }
-IMPORT_FORMATS: dict[str, str] = {
-    "davis": "DAVIS / YouTube-VOS palette PNG folder",
-    "coco": "COCO RLE JSON",
-    "cvat": "CVAT video XML",
-}
+IMPORT_FORMATS: dict[str, str] = {f.name: f.import_label or f.name for f in formats.importers()}
 
 
 class ExportDialog(QDialog):
@@ -99,13 +90,7 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         suffix = EXPORT_FORMATS[self.fmt][2]
         self.path_edit.setText(str(self._base.with_name(f"{self._base.name}_{self.fmt}{suffix}")))
-        notes = {
-            "yolo": "Lossy: " + export_mod.YOLO_LOSSY_WARNING,
-            "overlay": "A video for reviewing: the masks drawn over the frames (not re-importable).",
-            "davis": "One label per pixel: where masks overlap, the later object in the list wins.",
-            "mots": "One label per pixel: where masks overlap, the later object in the list wins.",
-        }
-        self.note.setText(notes.get(self.fmt, "Lossless: masks are written exactly."))
+        self.note.setText(formats.format_named(self.fmt).note)
         self.note.setStyleSheet("color: #e0a040;" if self.fmt == "yolo" else "")
 
     def _browse(self) -> None:
@@ -167,21 +152,21 @@ class TransferMixin:
         if s.store is None or self._transfer_busy():
             return None
         try:
-            export_mod.check_not_protected(out, export_mod.protected_paths(self.project, s.video_path))
-            export_mod.check_output(out, EXPORT_FORMATS[fmt][1], overwrite)
-        except export_mod.ExportError as exc:
+            formats.check_not_protected(out, formats.protected_paths(self.project, s.video_path))
+            formats.check_output(out, EXPORT_FORMATS[fmt][1], overwrite)
+        except formats.ExportError as exc:
             self.show_problem("Cannot export", str(exc))
             return None
         snap = s.store.snapshot()
         n = s.num_frames or None
         video = s.video_path
 
-        def run(progress: Any, should_cancel: Any) -> export_mod.ExportResult:
+        def run(progress: Any, should_cancel: Any) -> formats.ExportResult:
             store = copy_store(snap, n)
             source = None
             if fmt == "overlay":  # its own reader: the session's belongs to the model and frame threads
                 if not video:
-                    raise export_mod.ExportError("The overlay video needs the video file.")
+                    raise formats.ExportError("The overlay video needs the video file.")
                 from litlora_desktop.core.video.sources import VideoSource
 
                 source = VideoSource.open(video)
@@ -193,14 +178,14 @@ class TransferMixin:
                 }
                 if source is None:
                     kw["num_frames"] = n
-                return export_mod.export(fmt, store, out, source=source, **kw)
+                return formats.export(fmt, store, out, source=source, **kw)
             finally:
                 if source is not None and hasattr(source, "close"):
                     source.close()
 
         return self._run_transfer(run, f"Exporting {EXPORT_FORMATS[fmt][0]}…", self._exported, "export")
 
-    def _exported(self, result: export_mod.ExportResult) -> None:
+    def _exported(self, result: formats.ExportResult) -> None:
         self.last_export = result
         text = f"Exported {result.files} file{'s' if result.files != 1 else ''} to {result.path}."
         if result.warnings:
@@ -218,10 +203,10 @@ class TransferMixin:
         if not ok:
             return
         fmt = list(IMPORT_FORMATS)[labels.index(label)]
-        if fmt == "davis":
+        if formats.format_named(fmt).folder:
             path = QFileDialog.getExistingDirectory(self, "Folder of palette PNGs")
         else:
-            flt = "COCO JSON (*.json)" if fmt == "coco" else "CVAT XML (*.xml)"
+            flt = formats.format_named(fmt).import_filter
             path, _ = QFileDialog.getOpenFileName(self, "Import annotations", "", flt)
         if path:
             self.start_import(Path(path), fmt)
@@ -285,7 +270,7 @@ class TransferMixin:
         dlg.deleteLater()
 
     def _transfer_failed(self, what: str, exc: BaseException) -> None:
-        if isinstance(exc, export_mod.ExportCancelled):
+        if isinstance(exc, formats.ExportCancelled):
             done = "nothing was written" if what == "export" else "nothing was imported"
             self.statusBar().showMessage(f"{what.capitalize()} cancelled: {done}.", 8000)
             return

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from litlora_desktop.core.annotations.store import MaskRecord
+from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.workers.engine import EngineState, Prompt
 
 Seed = tuple[int, int, Any]  # frame, object id, a MaskRecord (decoded on the model thread) or a Prompt

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from litlora_desktop.core.annotations.export import encode_indexed_png, voc_palette
+from litlora_desktop.core.annotations.formats.indexed_png import encode_indexed_png, voc_palette
 from litlora_desktop.eval.dataset import DatasetError, open_dataset, read_label_png, read_sequence_list
 from litlora_desktop.eval.synthetic_dataset import write_synthetic_dataset
 

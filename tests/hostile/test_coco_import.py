@@ -20,7 +20,8 @@ H, W = 48, 64
 _CHILD = r"""
 import json
 from litlora_desktop.core.annotations.store import AnnotationStore
-from litlora_desktop.core.annotations.importers import AnnotationImportError, import_coco
+from litlora_desktop.core.annotations.formats import AnnotationImportError
+from litlora_desktop.core.annotations.formats.coco import import_coco
 for path in json.loads(open(PATHS).read()):
     store = AnnotationStore(48, 64, 10)
     try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from litlora_desktop.core.annotations.export import encode_indexed_png, voc_palette
-from litlora_desktop.core.annotations.importers import import_davis
+from litlora_desktop.core.annotations.formats.davis import import_davis
+from litlora_desktop.core.annotations.formats.indexed_png import encode_indexed_png, voc_palette
 from litlora_desktop.core.annotations.store import AnnotationStore
 
 H, W, N = 40, 56, 3

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from litlora_desktop.core.annotations.importers import AnnotationImportError, import_annotations
-from litlora_desktop.core.annotations.project import Project, ProjectError
+from litlora_desktop.core.annotations.formats import AnnotationImportError, import_annotations
+from litlora_desktop.core.annotations.manifest import ProjectError
+from litlora_desktop.core.annotations.project import Project
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.video.errors import VideoError
 from litlora_desktop.core.video.sources import VideoSource

@@ -19,7 +19,7 @@ H, W, N = 48, 64, 10
 _CHILD = r"""
 import json, time
 from litlora_desktop.core.annotations.store import AnnotationStore
-from litlora_desktop.core.annotations.importers import AnnotationImportError, import_annotations
+from litlora_desktop.core.annotations.formats import AnnotationImportError, import_annotations
 for path in json.loads(open(PATHS).read()):
     store = AnnotationStore(48, 64, 10)
     t = time.perf_counter()

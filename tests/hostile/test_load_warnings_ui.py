@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from litlora_desktop.core.annotations.project import MANIFEST, Project
+from litlora_desktop.core.annotations.manifest import MANIFEST
+from litlora_desktop.core.annotations.project import Project
 from litlora_desktop.core.video.sources import VideoSource
 from tests.ui.conftest import isolated_settings, no_window_outlives_its_test  # noqa: F401
 from tests.ui.test_project_ui import frames_dir, open_window  # noqa: F401

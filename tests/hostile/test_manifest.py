@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from litlora_desktop.core.annotations.export import export_main
-from litlora_desktop.core.annotations.project import MANIFEST, Project, ProjectError
+from litlora_desktop.core.annotations.export_cli import export_main
+from litlora_desktop.core.annotations.manifest import MANIFEST, ProjectError
+from litlora_desktop.core.annotations.project import Project
 
 FINGERPRINT = {
     "file_size": 100,

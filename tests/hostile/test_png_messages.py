@@ -8,7 +8,8 @@ import zlib
 
 import pytest
 
-from litlora_desktop.core.annotations.importers import AnnotationImportError, import_davis
+from litlora_desktop.core.annotations.formats import AnnotationImportError
+from litlora_desktop.core.annotations.formats.davis import import_davis
 from litlora_desktop.core.annotations.store import AnnotationStore
 
 SIG = b"\x89PNG\r\n\x1a\n"

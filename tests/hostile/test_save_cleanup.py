@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 
 from litlora_desktop.core.annotations import project as project_mod
-from litlora_desktop.core.annotations.project import (
-    AUTOSAVE,
-    BACKUP,
-    DATA_DIR,
-    MANIFEST,
-    Project,
-    ProjectError,
-)
+from litlora_desktop.core.annotations.manifest import AUTOSAVE, BACKUP, DATA_DIR, MANIFEST, ProjectError
+from litlora_desktop.core.annotations.project import Project
 
 H, W = 24, 32
 

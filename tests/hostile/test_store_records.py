@@ -12,8 +12,10 @@ import json
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from litlora_desktop.core.annotations.project import MANIFEST, Project
-from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord
+from litlora_desktop.core.annotations.manifest import MANIFEST
+from litlora_desktop.core.annotations.project import Project
+from litlora_desktop.core.annotations.records import MaskRecord
+from litlora_desktop.core.annotations.store import AnnotationStore
 
 H, W = 36, 48
 

@@ -227,7 +227,7 @@ def test_cli_parses_and_dispatches_export(monkeypatch):
     assert (args.video, args.model, args.device) == ("clip.mp4", "tiny-random", "cpu")
     seen = []
     monkeypatch.setattr(
-        "litlora_desktop.core.annotations.export.export_main", lambda argv: seen.append(argv) or 0
+        "litlora_desktop.core.annotations.export_cli.export_main", lambda argv: seen.append(argv) or 0
     )
     assert cli.main(["export", "--help-me"]) == 0
     assert seen == [["--help-me"]]

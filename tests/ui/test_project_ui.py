@@ -13,8 +13,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from litlora_desktop.core.annotations import export as export_mod
-from litlora_desktop.core.annotations.project import AUTOSAVE, BACKUP, MANIFEST, Project
+from litlora_desktop.core.annotations.formats import davis as davis_format
+from litlora_desktop.core.annotations.formats import export
+from litlora_desktop.core.annotations.manifest import AUTOSAVE, BACKUP, MANIFEST
+from litlora_desktop.core.annotations.project import Project
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.video.sources import VideoSource
 from tests.model_fixtures import moving_squares
@@ -257,13 +259,13 @@ def test_cancelled_export_leaves_nothing(qtbot, open_window, frames_dir, tmp_pat
     with s.store.group("masks"):
         for f in range(12):
             s.store.set_mask(f, oid, square(5, 20, f, f + 20), "user")
-    real = export_mod.encode_indexed_png
+    real = davis_format.encode_indexed_png
 
     def slow(index, palette):  # each frame takes a while, so the cancel lands mid-export
         time.sleep(0.05)
         return real(index, palette)
 
-    monkeypatch.setattr(export_mod, "encode_indexed_png", slow)
+    monkeypatch.setattr(davis_format, "encode_indexed_png", slow)
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
     out = out_dir / "davis"
@@ -283,7 +285,7 @@ def test_import_davis_adds_masks_as_one_undo_step_and_as_prompts(
     ext.set_mask(0, e, square(10, 30, 10, 30), "user")
     ext.set_mask(5, e, square(12, 32, 14, 34), "user")
     davis = tmp_path / "davis"
-    export_mod.export("davis", ext, davis, num_frames=12)
+    export("davis", ext, davis, num_frames=12)
     w = open_window(frames_dir, tiny_model)
     s = w.session
     w.start_import(davis, "davis")

@@ -1,4 +1,4 @@
-"""Project folder: save/open/resume, SIGKILL-safe saves, recovery, video fingerprint, autosave."""
+"""Project folder: save/open/resume, SIGKILL-safe saves, recovery, read-only projects, save as."""
 
 import json
 import multiprocessing as mp
@@ -9,63 +9,12 @@ import signal
 import threading
 import time
 
-import numpy as np
 import pytest
 
-from litlora_desktop.core.annotations import project as project_mod
-from litlora_desktop.core.annotations.project import (
-    AUTOSAVE,
-    BACKUP,
-    MANIFEST,
-    Autosaver,
-    Project,
-    ProjectError,
-    check_video,
-    compute_fingerprint,
-    default_project_path,
-)
-from litlora_desktop.core.annotations.store import AnnotationStore, MaskRecord
-
-H, W = 36, 48
-
-
-class FakeVideo:
-    """A FrameSource: deterministic frames, optionally tweaked to model a changed video."""
-
-    def __init__(self, n=12, path=None, seed=0, noise=0):
-        self.num_frames, self.width, self.height, self.path = n, W, H, path
-        self._seed, self._noise = seed, noise
-
-    def frame(self, k):
-        rng = np.random.default_rng(self._seed * 1000 + k)
-        f = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-        if self._noise:
-            f = np.clip(f.astype(int) + self._noise, 0, 255).astype(np.uint8)
-        return f
-
-
-def blob(cx, cy, r=7):
-    yy, xx = np.mgrid[:H, :W]
-    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
-
-
-@pytest.fixture
-def video(tmp_path):
-    p = tmp_path / "clip.mp4"
-    p.write_bytes(b"not really a video, but it has a size")
-    return p
-
-
-def make_project(tmp_path, video):
-    src = FakeVideo(path=video)
-    proj = Project.create(default_project_path(video), video, src)
-    a = proj.store.add_object("person", category="person")
-    b = proj.store.add_object("ball")
-    for f in range(6):
-        proj.store.set_mask(f, a.id, blob(8 + f, 15), "sam2", score=0.9)
-    proj.store.set_mask(2, b.id, blob(30, 20), "user", clicks=[(30, 20, True), (2, 2, False)])
-    proj.store.set_mask(3, b.id, blob(31, 20), "lora:adapter-0")
-    return proj, src
+from litlora_desktop.core.annotations.manifest import AUTOSAVE, BACKUP, MANIFEST, ProjectError
+from litlora_desktop.core.annotations.project import Project
+from litlora_desktop.core.annotations.records import MaskRecord
+from tests.core.annotations.project_samples import H, W, blob, make_project
 
 
 def test_save_open_resumes_everything(tmp_path, video):
@@ -155,58 +104,6 @@ def test_corrupt_or_truncated_files_give_clear_errors_and_offer_recovery(tmp_pat
 
     with pytest.raises(ProjectError, match="no project"):
         Project.open(tmp_path / "nowhere.litlora")
-
-
-def test_newer_schema_is_refused_and_old_schema_is_migrated(tmp_path, video, monkeypatch):
-    proj, _ = make_project(tmp_path, video)
-    proj.save()
-    folder = proj.path
-    m = json.loads((folder / MANIFEST).read_text())
-    m["schema_version"] = 7
-    (folder / MANIFEST).write_text(json.dumps(m))
-    with pytest.raises(ProjectError, match=r"newer LIT-LoRA Desktop .*schema 7"):
-        Project.open(folder)
-
-    # pretend today's format is schema 2 and a migration from 1 exists: a schema-1 file opens
-    m["schema_version"] = 1
-    (folder / MANIFEST).write_text(json.dumps(m))
-
-    def one_to_two(d):
-        d["settings"]["migrated"] = True
-        return {**d, "schema_version": 2}
-
-    monkeypatch.setattr(project_mod, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(project_mod.MIGRATIONS, 1, one_to_two)
-    assert Project.open(folder).settings["migrated"] is True
-    monkeypatch.delitem(project_mod.MIGRATIONS, 1)
-    with pytest.raises(ProjectError, match="cannot upgrade"):
-        Project.open(folder)
-
-
-def test_video_fingerprint_match_moved_changed(tmp_path, video):
-    proj, src = make_project(tmp_path, video)
-    fp = proj.video.fingerprint
-    assert fp.num_frames == 12 and fp.file_size == video.stat().st_size and len(fp.frame_hashes) == 5
-    assert check_video(proj, src).status == "match"
-
-    moved = tmp_path / "elsewhere" / "clip.mp4"
-    moved.parent.mkdir()
-    shutil.move(video, moved)
-    assert proj.resolve_video_path() is None  # missing: the GUI asks the user to relink
-    with pytest.raises(ProjectError, match=r"video was not found.*relink"):
-        proj.require_video()
-    res = check_video(proj, FakeVideo(path=moved))
-    assert res.status == "moved" and str(moved) in res.message
-    # a decoder that rounds a little differently is still the same video
-    assert check_video(proj, FakeVideo(path=moved, noise=1)).status == "moved"
-    assert check_video(proj, FakeVideo(path=moved, seed=1)).status == "changed"
-    res = check_video(proj, FakeVideo(n=13, path=moved))
-    assert res.status == "changed" and "12 frames" in res.message
-
-    proj.set_video(moved, FakeVideo(path=moved))  # relink
-    proj.save()
-    assert Project.open(proj.path).resolve_video_path() == moved.resolve()
-    assert compute_fingerprint(FakeVideo(), None).file_size is None
 
 
 def test_project_folder_moved_with_its_video_still_finds_it(tmp_path, video):
@@ -305,73 +202,6 @@ def test_a_read_only_project_never_writes_into_its_folder(tmp_path, video):
     assert _folder_bytes(folder) == before
 
 
-# ----------------------------------------------------------------------------- autosaver
-def test_autosaver_debounces_and_flushes():
-    calls = []
-    saver = Autosaver(lambda: calls.append(time.monotonic()), delay=0.15, max_delay=5)
-    t0 = time.monotonic()
-    for _ in range(10):
-        saver.notify_changed()
-        time.sleep(0.02)
-    deadline = time.monotonic() + 3
-    while not calls and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(calls) == 1 and calls[0] - t0 >= 0.15 + 0.18  # after the burst, not during it
-    saver.notify_changed()
-    saver.flush()  # immediate, in this thread
-    assert len(calls) == 2
-    saver.stop()
-    assert len(calls) == 2  # nothing pending: stop writes nothing
-    saver.notify_changed()
-    time.sleep(0.3)
-    assert len(calls) == 2  # stopped
-
-
-def test_autosaver_max_delay_and_error_retry():
-    calls, errors = [], []
-    fail = [True]
-
-    def save():
-        calls.append(time.monotonic())
-        if fail[0]:
-            fail[0] = False
-            raise OSError("disk full")
-
-    saver = Autosaver(save, delay=0.2, max_delay=0.3, on_error=errors.append)
-    stop = threading.Event()
-
-    def keep_editing():
-        while not stop.is_set():
-            saver.notify_changed()
-            time.sleep(0.02)
-
-    t = threading.Thread(target=keep_editing)
-    t.start()
-    time.sleep(1.0)
-    stop.set()
-    t.join()
-    saver.stop(flush=False)
-    assert len(errors) == 1 and "disk full" in str(errors[0])
-    assert len(calls) >= 2  # a save happened during continuous edits, and the failure was retried
-
-
-def test_autosaver_for_project_writes_autosave_within_seconds(tmp_path, video):
-    proj, _ = make_project(tmp_path, video)
-    saver = Autosaver.for_project(proj, delay=0.05, max_delay=1)
-    proj.store.set_mask(7, 1, blob(9, 9), "user")
-    deadline = time.monotonic() + 5
-    while not (proj.path / AUTOSAVE).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert Project.open(proj.path, "autosave").store.get_record(7, 1) is not None
-    proj.update_ui_state(frame=9)  # moving around is remembered too
-    deadline = time.monotonic() + 5
-    while Project.open(proj.path, "autosave").ui_state.frame != 9 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    saver.stop()
-    assert Project.open(proj.path, "autosave").ui_state.frame == 9
-
-
-# ----------------------------------------------------------------------------- SIGKILL
 _RECORDS = [MaskRecord.from_mask(blob(5 + (i % 35), 5 + (i * 7) % 25), "sam2") for i in range(64)]
 
 
@@ -457,22 +287,3 @@ def test_opening_while_another_writer_saves_never_fails(tmp_path):
         stop.set()
         t.join()
     assert counts == sorted(counts) and counts[-1] > 0
-
-
-def test_the_store_is_encoded_in_pieces_byte_for_byte_as_one_call_would(monkeypatch):
-    """An autosave's encoding must not hold the GIL for the whole store: it is chunked, same bytes."""
-    store = AnnotationStore(20, 30, 2000)
-    a = store.add_object()
-    m = np.zeros((20, 30), bool)
-    m[2:9, 3:11] = True
-    with store.group("Track frames 0–1999"):  # one history step holding 2,000 operations
-        for f in range(2000):
-            store.set_mask(f, a.id, np.roll(m, f % 17, axis=1), "user" if f % 10 == 0 else "sam2", score=0.5)
-    obj = store.to_json()
-    calls = []
-    original = project_mod._ENCODER.encode
-    monkeypatch.setattr(
-        project_mod, "_ENCODER", type("E", (), {"encode": lambda _s, o: calls.append(1) or original(o)})()
-    )
-    assert project_mod._json_bytes_in_pieces(obj) == project_mod._json_bytes(obj)
-    assert len(calls) > 10  # many short encoder calls, not one

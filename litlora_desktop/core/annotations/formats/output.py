@@ -1,0 +1,138 @@
+"""Where an export is written: atomically, and never over what it was made from.
+
+Every exporter writes into a hidden temporary sibling of the output and renames it into place only
+when everything is written, so a cancel or an error never leaves a half-written dataset where a
+training script might pick it up.
+
+An export never replaces what it was made from: :func:`check_not_protected` refuses an output that is,
+contains or lies inside the project folder (its saves, backup and autosave) or the project's video
+(or frames folder); the GUI and the CLI call it with :func:`protected_paths` before exporting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+class ExportError(Exception):
+    """An export cannot be done; the message is meant for the user."""
+
+
+@dataclass
+class ExportResult:
+    """Where the export went, how many files it holds and what the user should know about it."""
+
+    path: Path
+    files: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def atomic_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out``; on success it replaces ``out``, on any failure it is removed.
+
+    The temporary name keeps ``out``'s suffix because some writers (OpenCV's video writer) choose
+    the container from it.
+    """
+    out = check_output(out, is_dir, overwrite)
+    parent = out.parent
+    tmp = parent / f".{out.stem}.partial-{secrets.token_hex(4)}{out.suffix}"
+    if is_dir:
+        tmp.mkdir()
+    try:
+        yield tmp
+        if out.exists():
+            trash = parent / f".{out.name}.old-{secrets.token_hex(4)}"
+            os.replace(out, trash)
+            os.replace(tmp, out)
+            _remove(trash)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def check_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False) -> Path:
+    """Fail before any work when ``out`` cannot be written (exists, or its folder does not)."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists (choose another name, or allow overwriting).")
+    if out.exists() and out.is_dir() != is_dir:
+        raise ExportError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}.")
+    if not out.parent.is_dir():
+        raise ExportError(f"The folder {out.parent} does not exist.")
+    return out
+
+
+def protected_paths(project: Any = None, *videos: str | os.PathLike | None) -> list[Path]:
+    """What an export must never replace: ``project``'s folder (a ``core.annotations.project.Project``: its saves,
+    backup, autosave and adapters) and its video or frames folder, plus any other ``videos``."""
+    out: list[Path] = []
+    if project is not None:
+        out.append(Path(project.path))
+        found = project.resolve_video_path()
+        if found is not None:
+            out.append(found)
+        if project.video is not None:
+            out += [Path(project.video.absolute), Path(project.path) / project.video.path]
+    out += [Path(v) for v in videos if v]
+    return out
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:  # case-insensitive file systems, and two spellings of one folder
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_protected(out: str | os.PathLike, protected: Iterable[str | os.PathLike | None]) -> None:
+    """Refuse an output that is, contains or lies inside one of ``protected`` (symlinks and relative
+    paths resolved): the export would replace it, or be written into it."""
+    o = Path(out).resolve()
+    for p in protected:
+        if p is None:
+            continue
+        q = Path(p).resolve()
+        if _same(o, q):
+            how = "is"
+        elif any(_same(a, q) for a in o.parents):
+            how = "lies inside"
+        elif any(_same(o, b) for b in q.parents):
+            how = "contains"
+        else:
+            continue
+        raise ExportError(
+            f"Cannot export to {out}: it {how} {q}, part of the project or its video, which an export "
+            "must never replace. Choose an output outside the project folder and the video."
+        )
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an 8- or 16-bit PNG, or ExportError when it cannot be encoded."""
+    # imencode + write: cv2.imwrite fails silently on some non-ASCII paths on Windows
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise ExportError(f"Could not encode {path.name} as PNG.")
+    path.write_bytes(buf.tobytes())
