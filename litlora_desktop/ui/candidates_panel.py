@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.ui.canvas import CANDIDATE_COLORS, CANDIDATE_STYLES
+from litlora_desktop.ui.canvas_layers import CANDIDATE_COLORS, CANDIDATE_STYLES
 
 
 def style_icon(index: int, size: int = 18) -> QIcon:

@@ -2,14 +2,12 @@
 
 It only draws what it is given and reports what the user did through signals (image coordinates);
 it never reaches the tracker or the store. Overlays are composed into one image when the masks change,
-so a repaint (zoom, pan, cursor) only blits.
+so a repaint (zoom, pan, cursor) only blits. What is drawn over the frame is in ``canvas_layers``; the
+training progress box is ``training_overlay``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -24,118 +22,23 @@ from PySide6.QtGui import (
     QPixmap,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from litlora_desktop.core.sam2.tracker import Click
+from litlora_desktop.core.sam2.prompts import Click
+from litlora_desktop.ui.canvas_layers import (
+    CandidateView,
+    CompareView,
+    compose_overlay,
+    mask_path,
+    paint_candidates,
+    paint_compare,
+    paint_prompts,
+    rgb_to_qimage,
+)
+from litlora_desktop.ui.training_overlay import TrainingOverlay
 
 TOOLS = ("points", "brush", "eraser")
-CANDIDATE_STYLES = (Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
-CANDIDATE_COLORS = ((255, 255, 255), (255, 230, 0), (0, 230, 255))
-POINT_RADIUS = 6
 HIT_RADIUS = 9
-
-
-@dataclass
-class CandidateView:
-    """A candidate outline to draw: its key, text, mask and style index."""
-
-    key: str
-    text: str
-    mask: np.ndarray
-    style: int = 0
-
-
-def rgb_to_qimage(rgb: np.ndarray) -> QImage:
-    """An RGB uint8 array as a QImage that owns its pixels (no dangling numpy buffer)."""
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    # RGB32 is the raster engine's native format: scaling it on every paint needs no conversion.
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).convertToFormat(
-        QImage.Format.Format_RGB32
-    )
-
-
-def compose_overlay(
-    masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]], opacity: float, outline_only: bool
-) -> QImage | None:
-    """All masks in one RGBA image: fill in each object's colour at ``opacity``, and its outline."""
-    if not masks:
-        return None
-    h, w = masks[0][2].shape
-    rgba = np.zeros((h, w, 4), np.uint8)
-    kernel = np.ones((3, 3), np.uint8)
-    alpha = round(255 * max(0.0, min(1.0, opacity)))
-    for _, color, mask, selected in masks:
-        m = np.asarray(mask, bool)
-        if not m.any():
-            continue
-        if not outline_only and alpha:
-            rgba[m] = (*color, alpha)
-        m8 = m.view(np.uint8)
-        edge = m & ~cv2.erode(m8, kernel, iterations=2 if selected else 1).astype(bool)
-        rgba[edge] = (*color, 255)
-    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).convertToFormat(
-        QImage.Format.Format_ARGB32_Premultiplied
-    )
-
-
-def mask_path(mask: np.ndarray) -> QPainterPath:
-    """The outline of a mask as a path in image coordinates (for dashed candidate outlines)."""
-    path = QPainterPath()
-    contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    for c in contours:
-        pts = c.reshape(-1, 2)
-        if len(pts) < 2:
-            continue
-        path.moveTo(float(pts[0][0]) + 0.5, float(pts[0][1]) + 0.5)
-        for x, y in pts[1:]:
-            path.lineTo(float(x) + 0.5, float(y) + 0.5)
-        path.closeSubpath()
-    return path
-
-
-class TrainingOverlay(QFrame):
-    """LIT-LoRA training progress drawn over the video; purely informative, never modal."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setObjectName("trainingOverlay")
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setStyleSheet(
-            "#trainingOverlay { background: rgba(20, 22, 28, 200); border-radius: 6px; }"
-            "QLabel { color: #e8e8e8; } QProgressBar { max-height: 6px; border: none;"
-            " background: rgba(255,255,255,40); border-radius: 3px; }"
-            "QProgressBar::chunk { background: #7ccf5a; border-radius: 3px; }"
-        )
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(10, 6, 10, 8)
-        lay.setSpacing(4)
-        self.label = QLabel(self)
-        self.bar = QProgressBar(self)
-        self.bar.setTextVisible(False)
-        lay.addWidget(self.label)
-        lay.addWidget(self.bar)
-        self.hide()
-
-    def show_progress(
-        self, name: str, adapter: str, epoch: int, max_epochs: int, iou: float, finished: bool
-    ) -> None:
-        if finished:
-            self.label.setText(f"LIT-LoRA · {name} · adapter {adapter} trained · IoU {iou:.2f}")
-            self.bar.setRange(0, 1)
-            self.bar.setValue(1)
-        else:
-            self.label.setText(
-                f"LIT-LoRA · training {name} · {adapter} · epoch {epoch}/{max_epochs} · IoU {iou:.2f}"
-            )
-            self.bar.setRange(0, max(1, max_epochs))
-            self.bar.setValue(min(epoch, max_epochs))
-        self.adjustSize()
-        self.show()
-        self.raise_()
-        p = self.parentWidget()
-        if p is not None:
-            self.move(p.width() - self.width() - 12, 12)
 
 
 class Canvas(QWidget):
@@ -163,7 +66,7 @@ class Canvas(QWidget):
         self._box: tuple[float, float, float, float] | None = None
         self._point_color = QColor(255, 255, 255)
         self._candidates: list[tuple[CandidateView, QPainterPath]] = []
-        self._compare: tuple[QImage | None, QImage | None, str, str] | None = None
+        self._compare: CompareView | None = None
         self.opacity = 0.5
         self.outline_only = False
         self.masks_visible = True
@@ -335,7 +238,7 @@ class Canvas(QWidget):
         if self._fit:
             self._apply_fit()
         if self.training_overlay.isVisible():
-            self.training_overlay.move(self.width() - self.training_overlay.width() - 12, 12)
+            self.training_overlay.place()
         super().resizeEvent(event)
 
     # ------------------------------------------------------------------ painting
@@ -360,7 +263,7 @@ class Canvas(QWidget):
         if self._image is None:
             return
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self._paint_prompts(p)
+        paint_prompts(p, self._points, self._box, self._point_color, self.to_widget)
         self._paint_interaction(p)
 
     def _render_base(self, dpr: float) -> QPixmap:
@@ -382,85 +285,15 @@ class Canvas(QWidget):
             p.drawImage(target, self._image)
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             if self._compare is not None:
-                self._paint_compare(p, target)
+                paint_compare(p, target, self.width(), self.height(), self._compare)
             elif self._overlay is not None:
                 p.drawImage(target, self._overlay)
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             if self._compare is None:
-                self._paint_candidates(p)
+                paint_candidates(p, self._candidates, self._offset, self._scale)
         finally:
             p.end()
         return pm
-
-    def _paint_compare(self, p: QPainter, target: QRectF) -> None:
-        left, right, lt, rt = self._compare
-        mid = self.width() / 2
-        for img, clip in (
-            (left, QRectF(0, 0, mid, self.height())),
-            (right, QRectF(mid, 0, self.width() - mid, self.height())),
-        ):
-            if img is not None:
-                p.save()
-                p.setClipRect(clip)
-                p.drawImage(target, img)
-                p.restore()
-        p.setPen(QPen(QColor(255, 255, 255), 2))
-        p.drawLine(QPointF(mid, 0), QPointF(mid, self.height()))
-        self._tag(p, QPointF(mid - 10, 10), lt, right_align=True)
-        self._tag(p, QPointF(mid + 10, 10), rt)
-
-    def _tag(
-        self, p: QPainter, at: QPointF, text: str, right_align: bool = False, color: QColor | None = None
-    ) -> None:
-        fm = p.fontMetrics()
-        w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
-        x = at.x() - w if right_align else at.x()
-        rect = QRectF(x, at.y(), w, h)
-        p.save()
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(20, 22, 28, 210))
-        p.drawRoundedRect(rect, 4, 4)
-        p.setPen(color or QColor(235, 235, 235))
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
-        p.restore()
-
-    def _paint_candidates(self, p: QPainter) -> None:
-        for view, path in self._candidates:
-            col = QColor(*CANDIDATE_COLORS[view.style % len(CANDIDATE_COLORS)])
-            p.save()
-            p.translate(self._offset)
-            p.scale(self._scale, self._scale)
-            shadow = QPen(QColor(0, 0, 0, 160), 3.5)
-            shadow.setCosmetic(True)
-            p.setPen(shadow)
-            p.drawPath(path)
-            pen = QPen(col, 2, CANDIDATE_STYLES[view.style % len(CANDIDATE_STYLES)])
-            pen.setCosmetic(True)
-            p.setPen(pen)
-            p.drawPath(path)
-            p.restore()
-            if not path.isEmpty():
-                r = path.boundingRect()
-                self._tag(p, self.to_widget(r.left(), r.top()) - QPointF(0, 24), view.text, color=col)
-
-    def _paint_prompts(self, p: QPainter) -> None:
-        if self._box is not None:
-            x0, y0, x1, y1 = self._box
-            pen = QPen(self._point_color, 2)
-            p.setPen(pen)
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRect(QRectF(self.to_widget(x0, y0), self.to_widget(x1, y1)))
-        for c in self._points:
-            center = self.to_widget(c.x, c.y)
-            fill = QColor(60, 200, 90) if c.positive else QColor(230, 60, 60)
-            p.setPen(QPen(QColor(255, 255, 255), 2))
-            p.setBrush(fill)
-            p.drawEllipse(center, POINT_RADIUS, POINT_RADIUS)
-            p.setPen(QPen(QColor(255, 255, 255), 2))
-            d = POINT_RADIUS - 3
-            p.drawLine(center - QPointF(d, 0), center + QPointF(d, 0))
-            if c.positive:
-                p.drawLine(center - QPointF(0, d), center + QPointF(0, d))
 
     def _paint_interaction(self, p: QPainter) -> None:
         if self._drag_box is not None:

@@ -1,0 +1,172 @@
+"""What the canvas draws over the frame: the composed mask overlay, candidate outlines, the SAM2-versus-
+candidate split, prompt points and box, and the small text tags on them.
+
+Each is a function of the data it draws, a ``QPainter`` and the view transform (offset and scale); none
+keeps state. They live apart from ``canvas.py`` so that the widget keeps only what is interactive
+(its content, the view transform, the mouse and the brush) and the drawing can be read on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+
+from litlora_desktop.core.sam2.prompts import Click
+
+CANDIDATE_STYLES = (Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+CANDIDATE_COLORS = ((255, 255, 255), (255, 230, 0), (0, 230, 255))
+POINT_RADIUS = 6
+
+# (SAM2's mask image, the candidate's mask image, their labels): the compare split's content
+CompareView = tuple[QImage | None, QImage | None, str, str]
+
+
+@dataclass
+class CandidateView:
+    """A candidate outline to draw: its key, text, mask and style index."""
+
+    key: str
+    text: str
+    mask: np.ndarray
+    style: int = 0
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """An RGB uint8 array as a QImage that owns its pixels (no dangling numpy buffer)."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    # RGB32 is the raster engine's native format: scaling it on every paint needs no conversion.
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).convertToFormat(
+        QImage.Format.Format_RGB32
+    )
+
+
+def compose_overlay(
+    masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]], opacity: float, outline_only: bool
+) -> QImage | None:
+    """All masks in one RGBA image: fill in each object's colour at ``opacity``, and its outline."""
+    if not masks:
+        return None
+    h, w = masks[0][2].shape
+    rgba = np.zeros((h, w, 4), np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    alpha = round(255 * max(0.0, min(1.0, opacity)))
+    for _, color, mask, selected in masks:
+        m = np.asarray(mask, bool)
+        if not m.any():
+            continue
+        if not outline_only and alpha:
+            rgba[m] = (*color, alpha)
+        m8 = m.view(np.uint8)
+        edge = m & ~cv2.erode(m8, kernel, iterations=2 if selected else 1).astype(bool)
+        rgba[edge] = (*color, 255)
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).convertToFormat(
+        QImage.Format.Format_ARGB32_Premultiplied
+    )
+
+
+def mask_path(mask: np.ndarray) -> QPainterPath:
+    """The outline of a mask as a path in image coordinates (for dashed candidate outlines)."""
+    path = QPainterPath()
+    contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    for c in contours:
+        pts = c.reshape(-1, 2)
+        if len(pts) < 2:
+            continue
+        path.moveTo(float(pts[0][0]) + 0.5, float(pts[0][1]) + 0.5)
+        for x, y in pts[1:]:
+            path.lineTo(float(x) + 0.5, float(y) + 0.5)
+        path.closeSubpath()
+    return path
+
+
+def paint_tag(
+    p: QPainter, at: QPointF, text: str, right_align: bool = False, color: QColor | None = None
+) -> None:
+    """A label on a dark rounded box at ``at`` (its top-left, or top-right with ``right_align``)."""
+    fm = p.fontMetrics()
+    w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
+    x = at.x() - w if right_align else at.x()
+    rect = QRectF(x, at.y(), w, h)
+    p.save()
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(20, 22, 28, 210))
+    p.drawRoundedRect(rect, 4, 4)
+    p.setPen(color or QColor(235, 235, 235))
+    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    p.restore()
+
+
+def paint_compare(p: QPainter, target: QRectF, width: float, height: float, compare: CompareView) -> None:
+    """SAM2's mask on the left half of the widget, the candidate's on the right, a divider, two tags."""
+    left, right, lt, rt = compare
+    mid = width / 2
+    for img, clip in (
+        (left, QRectF(0, 0, mid, height)),
+        (right, QRectF(mid, 0, width - mid, height)),
+    ):
+        if img is not None:
+            p.save()
+            p.setClipRect(clip)
+            p.drawImage(target, img)
+            p.restore()
+    p.setPen(QPen(QColor(255, 255, 255), 2))
+    p.drawLine(QPointF(mid, 0), QPointF(mid, height))
+    paint_tag(p, QPointF(mid - 10, 10), lt, right_align=True)
+    paint_tag(p, QPointF(mid + 10, 10), rt)
+
+
+def paint_candidates(
+    p: QPainter, candidates: list[tuple[CandidateView, QPainterPath]], offset: QPointF, scale: float
+) -> None:
+    """Each candidate's outline (dashed, in its style's colour, over a shadow) and its tag above it."""
+    for view, path in candidates:
+        col = QColor(*CANDIDATE_COLORS[view.style % len(CANDIDATE_COLORS)])
+        p.save()
+        p.translate(offset)
+        p.scale(scale, scale)
+        shadow = QPen(QColor(0, 0, 0, 160), 3.5)
+        shadow.setCosmetic(True)
+        p.setPen(shadow)
+        p.drawPath(path)
+        pen = QPen(col, 2, CANDIDATE_STYLES[view.style % len(CANDIDATE_STYLES)])
+        pen.setCosmetic(True)
+        p.setPen(pen)
+        p.drawPath(path)
+        p.restore()
+        if not path.isEmpty():
+            r = path.boundingRect()
+            corner = QPointF(r.left() * scale + offset.x(), r.top() * scale + offset.y())
+            paint_tag(p, corner - QPointF(0, 24), view.text, color=col)
+
+
+def paint_prompts(
+    p: QPainter,
+    points: list[Click],
+    box: tuple[float, float, float, float] | None,
+    color: QColor,
+    to_widget: Callable[[float, float], QPointF],
+) -> None:
+    """The prompt box in the selected object's colour, and each click: green plus or red minus."""
+    if box is not None:
+        x0, y0, x1, y1 = box
+        pen = QPen(color, 2)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(QRectF(to_widget(x0, y0), to_widget(x1, y1)))
+    for c in points:
+        center = to_widget(c.x, c.y)
+        fill = QColor(60, 200, 90) if c.positive else QColor(230, 60, 60)
+        p.setPen(QPen(QColor(255, 255, 255), 2))
+        p.setBrush(fill)
+        p.drawEllipse(center, POINT_RADIUS, POINT_RADIUS)
+        p.setPen(QPen(QColor(255, 255, 255), 2))
+        d = POINT_RADIUS - 3
+        p.drawLine(center - QPointF(d, 0), center + QPointF(d, 0))
+        if c.positive:
+            p.drawLine(center - QPointF(0, d), center + QPointF(0, d))
