@@ -209,7 +209,7 @@ def main() -> None:
             return "t1" in clicked
 
         def open_and_click() -> None:
-            win.open_project(folder)
+            win.projects.open_project(folder)
             click_when_adopted()
 
         gap, took = measure(
@@ -247,7 +247,7 @@ def main() -> None:
             )
             rows.append((f"undo the delete ({n} masks)", gap, f"model work done after {took:.1f} s"))
         win.project.discard_autosave()
-        win._discard()
+        win.projects.discard()
 
     if wanted("coco"):
         coco, ch, cw = make_coco(root, args.import_frames)
@@ -259,8 +259,8 @@ def main() -> None:
         gap, took = measure(
             app,
             meter,
-            lambda: win.start_import(coco, "coco"),
-            lambda: len(s.store.objects) > before and win.transfer_task is None and s.engine.pending() == 0,
+            lambda: win.transfers.start_import(coco, "coco"),
+            lambda: len(s.store.objects) > before and win.transfers.task is None and s.engine.pending() == 0,
             args.timeout,
         )
         rows.append((f"COCO import ({args.import_frames} 4K frames x 3)", gap, f"done after {took:.1f} s"))
@@ -288,7 +288,7 @@ def main() -> None:
     for name, gap, note in rows:
         g = "—" if gap != gap else f"{gap:.0f} ms"
         print(f"{name:40s} {g:>12s}  {note}")
-    win._close_ok = True
+    win.projects.close_ok = True
     win.close()
     s.close()
 

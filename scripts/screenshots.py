@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     shots: list[Path] = []
 
     def shot(name: str, widget: QWidget | None = None) -> None:
-        w.render_now()
+        w.presenter.render_now()
         path = out / f"{len(shots) + 1:02d}-{name}.png"
         (widget or w).grab().save(str(path))
         shots.append(path)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add(
         "compare (C)",
         lambda: w.actions_by_id["lora.compare"].setChecked(True),
-        lambda: w.canvas.comparing or (w.render_now() or False),
+        lambda: w.canvas.comparing or (w.presenter.render_now() or False),
     )
     d.add("screenshot: compare", lambda: shot("compare"))
     d.add("compare off", lambda: w.actions_by_id["lora.compare"].setChecked(False))

@@ -1,5 +1,9 @@
 """File ▸ Export… and File ▸ Import…: a dialog, a background thread, a progress dialog with Cancel.
 
+``TransferController`` is owned by the main window and kept apart from it because a transfer is a job
+with a life of its own (one at a time, cancellable, reported when done) that needs only the session and
+the open project; it tells the window what to show through its ``status`` and ``problem`` signals.
+
 Exports read a copy of the store (its records are immutable and shared, so the copy is cheap) and
 write through ``core.annotations.formats``, which builds the output in a hidden temporary sibling and renames it
 into place only when complete: a cancel or an error leaves nothing behind. An output that is, holds
@@ -9,10 +13,11 @@ scratch store off the GUI thread; the session then copies it into the real store
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +40,10 @@ from litlora_desktop.core.annotations.snapshot import StoreSnapshot
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.ui.dialogs import notify
 from litlora_desktop.workers.background import BackgroundTask
+
+if TYPE_CHECKING:
+    from litlora_desktop.core.annotations.project import Project
+    from litlora_desktop.ui.session import AnnotationSession
 
 # format -> (label, output is a folder, file suffix), from the one table of formats
 EXPORT_FORMATS: dict[str, tuple[str, bool, str]] = {
@@ -116,29 +125,39 @@ def copy_store(snap: StoreSnapshot, num_frames: int | None) -> AnnotationStore:
     return out
 
 
-class TransferMixin:
-    """Needs the host's ``session``, ``project``, ``statusBar`` and ``show_problem``."""
+class TransferController(QObject):
+    """Export and import jobs, one at a time (see the module docstring). ``task`` is the one running,
+    ``last_export`` and ``last_import`` what the last finished ones reported (tests read them)."""
 
-    def _init_transfer(self) -> None:
-        self.transfer_task: BackgroundTask | None = None
-        self.transfer_progress: QProgressDialog | None = None
+    status = Signal(str, int)  # a status-bar message and its duration in ms
+    problem = Signal(str, str)  # title, text: why a transfer was refused or failed
+
+    def __init__(
+        self, session: AnnotationSession, project: Callable[[], Project | None], window: QWidget
+    ) -> None:
+        super().__init__(window)
+        self._session = session
+        self._project = project  # the open project, if any: exports never write into it
+        self._window = window  # the parent of its dialogs
+        self.task: BackgroundTask | None = None
+        self.progress_dialog: QProgressDialog | None = None
         self.last_export: Any = None
         self.last_import: Any = None
 
     # ------------------------------------------------------------------ export
     def _export_base(self) -> Path:
-        s = self.session
-        if self.project is not None:
-            return self.project.path.with_suffix("")
+        s, project = self._session, self._project()
+        if project is not None:
+            return project.path.with_suffix("")
         if s.video_path:
             return Path(s.video_path).with_suffix("")
         return Path.home() / (s.source.name if s.source is not None else "export")
 
     def export_dialog(self) -> ExportDialog | None:
-        if self.session.store is None:
-            self.statusBar().showMessage("Open a video first.", 4000)
+        if self._session.store is None:
+            self.status.emit("Open a video first.", 4000)
             return None
-        dlg = ExportDialog(self._export_base(), self)
+        dlg = ExportDialog(self._export_base(), self._window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(
             lambda: self.start_export(dlg.fmt, Path(dlg.path_edit.text()), dlg.overwrite.isChecked())
@@ -148,14 +167,14 @@ class TransferMixin:
 
     def start_export(self, fmt: str, out: Path, overwrite: bool = False) -> BackgroundTask | None:
         """Export in a background thread with a progress dialog; the result is reported when done."""
-        s = self.session
+        s = self._session
         if s.store is None or self._transfer_busy():
             return None
         try:
-            formats.check_not_protected(out, formats.protected_paths(self.project, s.video_path))
+            formats.check_not_protected(out, formats.protected_paths(self._project(), s.video_path))
             formats.check_output(out, EXPORT_FORMATS[fmt][1], overwrite)
         except formats.ExportError as exc:
-            self.show_problem("Cannot export", str(exc))
+            self.problem.emit("Cannot export", str(exc))
             return None
         snap = s.store.snapshot()
         n = s.num_frames or None
@@ -190,30 +209,30 @@ class TransferMixin:
         text = f"Exported {result.files} file{'s' if result.files != 1 else ''} to {result.path}."
         if result.warnings:
             text += "\n\n" + "\n".join(f"• {w}" for w in result.warnings)
-        self.statusBar().showMessage(f"Exported to {result.path}", 8000)
-        notify(self, "Export finished", text, warning=bool(result.warnings))
+        self.status.emit(f"Exported to {result.path}", 8000)
+        notify(self._window, "Export finished", text, warning=bool(result.warnings))
 
     # ------------------------------------------------------------------ import
     def import_dialog(self) -> None:
-        if self.session.store is None:
-            self.statusBar().showMessage("Open a video first: imported masks belong to its frames.", 4000)
+        if self._session.store is None:
+            self.status.emit("Open a video first: imported masks belong to its frames.", 4000)
             return
         labels = list(IMPORT_FORMATS.values())
-        label, ok = QInputDialog.getItem(self, "Import annotations", "Format", labels, 0, False)
+        label, ok = QInputDialog.getItem(self._window, "Import annotations", "Format", labels, 0, False)
         if not ok:
             return
         fmt = list(IMPORT_FORMATS)[labels.index(label)]
         if formats.format_named(fmt).folder:
-            path = QFileDialog.getExistingDirectory(self, "Folder of palette PNGs")
+            path = QFileDialog.getExistingDirectory(self._window, "Folder of palette PNGs")
         else:
             flt = formats.format_named(fmt).import_filter
-            path, _ = QFileDialog.getOpenFileName(self, "Import annotations", "", flt)
+            path, _ = QFileDialog.getOpenFileName(self._window, "Import annotations", "", flt)
         if path:
             self.start_import(Path(path), fmt)
 
     def start_import(self, path: Path, fmt: str | None = None) -> BackgroundTask | None:
         """Read annotations off the GUI thread, then add them as one undo step and as mask prompts."""
-        s = self.session
+        s = self._session
         if s.store is None or self._transfer_busy():
             return None
         h, w, n = s.store.height or s.source.height, s.store.width or s.source.width, s.num_frames
@@ -230,25 +249,25 @@ class TransferMixin:
 
     def _imported(self, result: tuple[AnnotationStore, Any], label: str) -> None:
         scratch, res = result
-        made = self.session.commit_import(scratch, label)
+        made = self._session.commit_import(scratch, label)
         self.last_import = res
         text = f"Imported {len(made)} object{'s' if len(made) != 1 else ''}, {res.masks} masks."
-        if self.session.model_ready:
+        if self._session.model_ready:
             text += " SAM2 uses them as mask prompts on their frames."
-        self.statusBar().showMessage(text + " Ctrl+Z takes the import back.", 10000)
+        self.status.emit(text + " Ctrl+Z takes the import back.", 10000)
         if res.warnings:
-            notify(self, "Import finished", text + "\n\n" + "\n".join(f"• {x}" for x in res.warnings))
+            notify(self._window, "Import finished", text + "\n\n" + "\n".join(f"• {x}" for x in res.warnings))
 
     # ------------------------------------------------------------------ plumbing
     def _transfer_busy(self) -> bool:
-        if self.transfer_task is not None:
-            self.statusBar().showMessage("An export or import is already running.", 4000)
+        if self.task is not None:
+            self.status.emit("An export or import is already running.", 4000)
             return True
         return False
 
     def _run_transfer(self, fn: Any, title: str, on_ok: Any, what: str) -> BackgroundTask:
         task = BackgroundTask(fn, what, self)
-        dlg = QProgressDialog(title, "Cancel", 0, 0, self)
+        dlg = QProgressDialog(title, "Cancel", 0, 0, self._window)
         dlg.setObjectName(f"{what}Progress")
         dlg.setWindowTitle(what.capitalize())
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
@@ -260,22 +279,23 @@ class TransferMixin:
         task.succeeded.connect(on_ok)
         task.failed.connect(lambda exc: self._transfer_failed(what, exc))
         task.finished.connect(lambda: self._transfer_done(dlg))
-        self.transfer_task, self.transfer_progress = task, dlg
+        self.task, self.progress_dialog = task, dlg
         return task.start()
 
     def _transfer_done(self, dlg: QProgressDialog) -> None:
-        self.transfer_task = None
-        self.transfer_progress = None
+        self.task = None
+        self.progress_dialog = None
         dlg.close()
         dlg.deleteLater()
 
     def _transfer_failed(self, what: str, exc: BaseException) -> None:
         if isinstance(exc, formats.ExportCancelled):
             done = "nothing was written" if what == "export" else "nothing was imported"
-            self.statusBar().showMessage(f"{what.capitalize()} cancelled: {done}.", 8000)
+            self.status.emit(f"{what.capitalize()} cancelled: {done}.", 8000)
             return
-        self.show_problem(f"{what.capitalize()} failed", str(exc) or exc.__class__.__name__)
+        self.problem.emit(f"{what.capitalize()} failed", str(exc) or exc.__class__.__name__)
 
-    def cancel_transfer(self) -> None:
-        if self.transfer_task is not None:
-            self.transfer_task.cancel()
+    def cancel(self) -> None:
+        """Cancel the running export or import (it stops at its next step and writes nothing)."""
+        if self.task is not None:
+            self.task.cancel()

@@ -37,7 +37,7 @@ def no_window_outlives_its_test(qapp):
 
     for w in QApplication.topLevelWidgets():
         if isinstance(w, MainWindow):
-            w._close_ok = True  # no unsaved-changes prompt at teardown
+            w.projects.close_ok = True  # no unsaved-changes prompt at teardown
             w.close()
             w.session.close()  # idempotent; stops the frame loader and the model thread
             assert not w.session.engine.thread.isRunning(), "the model thread outlived its test"

@@ -102,8 +102,10 @@ def test_download_progress_dialog_can_cancel(qtbot, monkeypatch):
     monkeypatch.setattr("litlora_desktop.workers.engine.load_model", fake_load)
     w = plain_window(qtbot)
     w.load_model("facebook/sam2.1-hiera-large")
-    qtbot.waitUntil(lambda: w.download_dialog is not None and w.download_dialog.isVisible(), timeout=10_000)
-    dlg = w.download_dialog
+    qtbot.waitUntil(
+        lambda: w.models.download_dialog is not None and w.models.download_dialog.isVisible(), timeout=10_000
+    )
+    dlg = w.models.download_dialog
     assert isinstance(dlg, DownloadDialog)
     qtbot.waitUntil(lambda: dlg.value() > 0, timeout=10_000)
     assert "MB" in dlg.labelText()
@@ -113,7 +115,7 @@ def test_download_progress_dialog_can_cancel(qtbot, monkeypatch):
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "cancelled" in w.statusBar().currentMessage(), timeout=10_000)
     assert time.monotonic() - t0 < 5
-    assert w.download_dialog is None
+    assert w.models.download_dialog is None
     assert not w.session.model_ready
     assert w.problems == []  # a cancel is not a problem
     n = calls["n"]

@@ -48,7 +48,7 @@ class _Project:
 def test_uncaught_exception_autosaves_then_shows_a_dialog(window_factory, monkeypatch, qtbot):
     w = window_factory()
     project = _Project()
-    w.project = project  # how the window may hold a project once one is wired in
+    w.projects.project = project  # how the window may hold a project once one is wired in
     shown = []
     monkeypatch.setattr(QMessageBox, "open", lambda box: shown.append(box.text()))
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
@@ -58,7 +58,7 @@ def test_uncaught_exception_autosaves_then_shows_a_dialog(window_factory, monkey
     except ValueError:
         sys.excepthook(*sys.exc_info())
     finally:
-        w.project = None  # the window closes a real project at teardown
+        w.projects.project = None  # the window closes a real project at teardown
     assert project.autosaves == 1
     assert w.problems[-1] == ("Unexpected error", "boom in a slot")
     assert shown and "everything is saved" in shown[-1] and "Open log folder" in shown[-1]

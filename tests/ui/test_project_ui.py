@@ -69,7 +69,7 @@ def open_window(qtbot):
             w.use_model(make_loaded(model))
             qtbot.waitUntil(lambda: w.session.model_ready, timeout=10_000)
         w.open_path(str(path))
-        done = ready or (lambda w: w.autosaver is not None)
+        done = ready or (lambda w: w.projects.autosaver is not None)
         qtbot.waitUntil(
             lambda: w.project is not None and w.session.image is not None and done(w),
             timeout=10_000,
@@ -78,7 +78,7 @@ def open_window(qtbot):
 
     yield make
     for w in made:
-        w._close_ok = True
+        w.projects.close_ok = True
         w.close()
 
 
@@ -168,7 +168,7 @@ def test_dirty_marker_and_close_prompt_cancel_discard_save(qtbot, open_window, f
     w2 = open_window(frames_dir)
     w2.session.delete_object(oid)
     qtbot.waitUntil(lambda: "*" in w2.windowTitle())
-    w2.autosaver.flush()
+    w2.projects.autosaver.flush()
     assert (proj / AUTOSAVE).exists()
     script.append(Btn.Discard)
     w2.close()
@@ -181,7 +181,7 @@ def test_discarding_a_never_saved_project_leaves_nothing(qtbot, open_window, fra
     script, _ = answers
     w = open_window(frames_dir)
     w.session.add_object()
-    w.autosaver.flush()
+    w.projects.autosaver.flush()
     proj = frames_dir.parent / "clip.litlora"
     assert (proj / AUTOSAVE).exists()  # never saved, yet already safe from a crash
     script.append(Btn.Discard)
@@ -235,7 +235,7 @@ def test_export_coco_through_the_dialog_loads_in_pycocotools(qtbot, open_window,
     oid = s.add_object()
     m = square(10, 30, 10, 30)
     s.set_user_mask(oid, 3, m, "Brush")
-    dlg = w.export_dialog()
+    dlg = w.transfers.export_dialog()
     dlg.set_format("yolo")
     assert "lossy" in dlg.note.text().lower()
     dlg.set_format("coco")
@@ -243,8 +243,8 @@ def test_export_coco_through_the_dialog_loads_in_pycocotools(qtbot, open_window,
     out.parent.mkdir()
     dlg.path_edit.setText(str(out))
     dlg.accept()
-    qtbot.waitUntil(lambda: w.last_export is not None, timeout=10_000)
-    assert w.transfer_task is None
+    qtbot.waitUntil(lambda: w.transfers.last_export is not None, timeout=10_000)
+    assert w.transfers.task is None
     coco = COCO(str(out))
     anns = coco.loadAnns(coco.getAnnIds())
     assert len(anns) == 1
@@ -269,10 +269,10 @@ def test_cancelled_export_leaves_nothing(qtbot, open_window, frames_dir, tmp_pat
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
     out = out_dir / "davis"
-    task = w.start_export("davis", out)
+    task = w.transfers.start_export("davis", out)
     task.progress.connect(lambda done, total: task.cancel())
-    qtbot.waitUntil(lambda: w.transfer_task is None, timeout=10_000)
-    assert task.cancelled and w.last_export is None
+    qtbot.waitUntil(lambda: w.transfers.task is None, timeout=10_000)
+    assert task.cancelled and w.transfers.last_export is None
     assert list(out_dir.iterdir()) == []  # neither the output nor a hidden partial folder
     assert "cancelled" in w.statusBar().currentMessage()
 
@@ -288,8 +288,8 @@ def test_import_davis_adds_masks_as_one_undo_step_and_as_prompts(
     export("davis", ext, davis, num_frames=12)
     w = open_window(frames_dir, tiny_model)
     s = w.session
-    w.start_import(davis, "davis")
-    qtbot.waitUntil(lambda: w.last_import is not None, timeout=10_000)
+    w.transfers.start_import(davis, "davis")
+    qtbot.waitUntil(lambda: w.transfers.last_import is not None, timeout=10_000)
     assert len(s.store.objects) == 1
     oid = s.store.objects[0].id
     assert s.store.frames_for_object(oid) == [0, 5]
@@ -309,9 +309,9 @@ def test_import_davis_adds_masks_as_one_undo_step_and_as_prompts(
     assert oid not in s.engine.state.tracker.object_ids
     # the import survives a save: the project file names it
     s.redo()
-    w.save_project()
+    w.projects.save_project()
     proj = frames_dir.parent / "clip.litlora"
-    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
+    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.projects.needs_save(), timeout=10_000)
     assert json.loads((proj / MANIFEST).read_text())["store"]["file"]
 
 
@@ -327,9 +327,9 @@ def test_opening_a_project_shows_a_wait_cursor_and_restores_it(
     qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
     w.close()
 
-    from litlora_desktop.ui import project_mixin
+    from litlora_desktop.ui import project_open
 
-    original = project_mixin.Project.open.__func__
+    original = project_open.Project.open.__func__
     cursors = []
 
     def spy(cls, folder, which="saved"):
@@ -337,7 +337,7 @@ def test_opening_a_project_shows_a_wait_cursor_and_restores_it(
         cursors.append(None if cur is None else cur.shape())
         return original(cls, folder, which)
 
-    monkeypatch.setattr(project_mixin.Project, "open", classmethod(spy))
+    monkeypatch.setattr(project_open.Project, "open", classmethod(spy))
     w2 = open_window(frames_dir, tiny_model)
     assert cursors == [Qt.CursorShape.WaitCursor]
     assert QApplication.overrideCursor() is None
@@ -405,7 +405,7 @@ def test_a_project_whose_video_changed_size_opens_read_only_and_is_never_written
         assert "80×48" in text and "64×40" in text
         assert "not changed" in text and "Save project as" in text and str(proj) in text
         assert "read-only" in w.windowTitle()
-        assert w.autosaver is None and (w.session.store.height, w.session.store.width) == (40, 64)
+        assert w.projects.autosaver is None and (w.session.store.height, w.session.store.width) == (40, 64)
         if edit:
             a = w.session.add_object()
             w.session.set_user_mask(a, 0, square(5, 25, 5, 25, shape=(40, 64)), "Brush")
@@ -430,8 +430,10 @@ def test_a_project_whose_video_changed_size_opens_read_only_and_is_never_written
     elsewhere = tmp_path / "clip-64x40.litlora"
     targets.append(str(elsewhere))
     key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: (elsewhere / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
-    assert not w.project.read_only and w.project.path == elsewhere and w.autosaver is not None
+    # the files are written on the save's thread; the autosaver starts when the GUI hears it is done
+    qtbot.waitUntil(lambda: w.projects.autosaver is not None and not w.projects.needs_save(), timeout=10_000)
+    assert (elsewhere / MANIFEST).exists()
+    assert not w.project.read_only and w.project.path == elsewhere
     assert np.array_equal(Project.open(elsewhere).store.get_mask(0, a), square(5, 25, 5, 25, shape=(40, 64)))
     w.close()
     assert _folder_bytes(proj) == before
@@ -447,9 +449,9 @@ def test_export_never_replaces_the_open_project_or_its_video(qtbot, open_window,
     s = w.session
     oid = s.add_object()
     s.set_user_mask(oid, 3, square(10, 30, 10, 30), "Brush")
-    w.save_project()
+    w.projects.save_project()
     proj = frames_dir.parent / "clip.litlora"
-    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
+    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.projects.needs_save(), timeout=10_000)
     before, frames = _folder_bytes(proj), _folder_bytes(frames_dir)
     cases = [
         ("png", proj),
@@ -460,18 +462,20 @@ def test_export_never_replaces_the_open_project_or_its_video(qtbot, open_window,
         ("yolo", tmp_path),  # holds both
     ]
     for fmt, out in cases:
-        assert w.start_export(fmt, out, overwrite=True) is None, (fmt, out)
+        assert w.transfers.start_export(fmt, out, overwrite=True) is None, (fmt, out)
         title, text = w.problems[-1]
         assert title == "Cannot export" and "never replace" in text
     # the dialog's way, with "Replace the output if it exists" ticked
-    dlg = w.export_dialog()
+    dlg = w.transfers.export_dialog()
     dlg.set_format("png")
     dlg.path_edit.setText(str(proj))
     dlg.overwrite.setChecked(True)
     n = len(w.problems)
     dlg.accept()
     qtbot.waitUntil(lambda: len(w.problems) > n)
-    assert "never replace" in w.problems[-1][1] and w.transfer_task is None and w.last_export is None
+    assert (
+        "never replace" in w.problems[-1][1] and w.transfers.task is None and w.transfers.last_export is None
+    )
     assert _folder_bytes(proj) == before and _folder_bytes(frames_dir) == frames
     assert Project.open(proj).store.get_mask(3, oid) is not None
 
@@ -485,13 +489,13 @@ def test_export_never_replaces_the_open_project_or_its_video(qtbot, open_window,
     w2 = open_window(video)
     a = w2.session.add_object()
     w2.session.set_user_mask(a, 0, square(10, 30, 10, 30), "Brush")
-    assert w2.start_export("overlay", video, overwrite=True) is None
+    assert w2.transfers.start_export("overlay", video, overwrite=True) is None
     assert "never replace" in w2.problems[-1][1]
     assert video.read_bytes() == movie
     # a sibling output is fine
-    task = w2.start_export("overlay", tmp_path / "movie_overlay.mp4")
+    task = w2.transfers.start_export("overlay", tmp_path / "movie_overlay.mp4")
     assert task is not None
-    qtbot.waitUntil(lambda: w2.last_export is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w2.transfers.last_export is not None, timeout=10_000)
     assert (tmp_path / "movie_overlay.mp4").stat().st_size > 0 and video.read_bytes() == movie
 
 
@@ -506,9 +510,9 @@ def _saved_project_with_user_masks(qtbot, open_window, frames_dir, tiny_model, o
             scratch.set_mask(f, info.id, square(5 + 10 * o, 12 + 10 * o, 2 + 4 * f, 12 + 4 * f), "user")
     s.commit_import(scratch, "Import")
     idle(qtbot, w)
-    w.save_project()
+    w.projects.save_project()
     proj = frames_dir.parent / "clip.litlora"
-    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.needs_save(), timeout=10_000)
+    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and not w.projects.needs_save(), timeout=10_000)
     w.close()
     return proj
 
@@ -519,17 +523,17 @@ def test_a_project_is_read_and_checked_off_the_gui_thread(
     import threading
 
     _saved_project_with_user_masks(qtbot, open_window, frames_dir, tiny_model, objects=1)
-    from litlora_desktop.ui import project_mixin
+    from litlora_desktop.ui import project_open
 
     threads = []
     for name in ("open", "probe"):
-        original = getattr(project_mixin.Project, name).__func__
+        original = getattr(project_open.Project, name).__func__
 
         def spy(cls, *a, _orig=original, _name=name, **kw):
             threads.append((_name, threading.current_thread() is threading.main_thread()))
             return _orig(cls, *a, **kw)
 
-        monkeypatch.setattr(project_mixin.Project, name, classmethod(spy))
+        monkeypatch.setattr(project_open.Project, name, classmethod(spy))
     w2 = open_window(frames_dir, tiny_model)
     assert w2.project.loaded_from == "saved"
     assert ("probe", False) in threads and ("open", False) in threads

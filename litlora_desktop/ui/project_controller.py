@@ -1,6 +1,11 @@
 """The main window's project lifecycle: open, resume, save, save as, autosave, relink, close.
 
-A mixin of ``MainWindow``. The project (``core.annotations.project.Project``) owns the same ``AnnotationStore``
+``ProjectController`` is owned by ``MainWindow`` and kept apart from it because the project has a
+lifecycle of its own (pending, open, detached, saving, autosaving, closing) that the window only shows:
+it is handed the session and the canvas, asks its questions in dialogs over the window, and tells the
+window what to show through signals (title, status message, problem) and when to close.
+
+The project (``core.annotations.project.Project``) owns the same ``AnnotationStore``
 the session annotates into. Opening a video looks for ``<video>.litlora/`` next to it and opens it;
 without one, a new project lives in memory at that path and nothing is written until the first
 change, when the autosaver writes ``autosave.json`` there (so even never-saved work survives a
@@ -8,9 +13,7 @@ crash, and is offered back on the next open); Save writes ``project.json``.
 
 Nothing here writes on the GUI thread except on quitting: LIT-LoRA adapters are saved by the model
 thread (it owns them), then the store by a ``BackgroundTask``; the autosaver has its own thread.
-Nothing here reads a project on the GUI thread either: probing its saved states and opening one run on
-a ``BackgroundTask`` under a wait cursor; the questions (recover the autosave? open the backup?) are
-asked on the GUI thread between those reads.
+Nothing reads a project on the GUI thread either: that is ``ProjectOpener`` (``project_open``).
 
 A project whose video no longer fits its masks (another resolution) opens *read-only*: the video
 gets new, empty annotations in a detached project that is never written into the project's folder
@@ -24,15 +27,14 @@ import contextlib
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from litlora_desktop.core.annotations.autosave import Autosaver
 from litlora_desktop.core.annotations.manifest import (
     ADAPTERS_DIR,
-    AUTOSAVE,
     DATA_DIR,
     MANIFEST,
     PROJECT_SUFFIX,
@@ -42,20 +44,14 @@ from litlora_desktop.core.annotations.manifest import (
 from litlora_desktop.core.annotations.project import Project, default_project_path
 from litlora_desktop.core.annotations.video_identity import FingerprintResult, check_video
 from litlora_desktop.core.video.sources import FrameSource
+from litlora_desktop.ui.project_open import ProjectOpener, project_folder
 from litlora_desktop.workers.background import BackgroundTask
 
+if TYPE_CHECKING:
+    from litlora_desktop.ui.canvas import Canvas
+    from litlora_desktop.ui.session import AnnotationSession
+
 Btn = QMessageBox.StandardButton
-PROJECT_FILES = (MANIFEST, AUTOSAVE)
-
-
-def project_folder(path: str | Path) -> Path | None:
-    """The project folder ``path`` names (the folder, or a manifest in it), else None."""
-    p = Path(path)
-    if p.is_file() and p.name in PROJECT_FILES:
-        return p.parent
-    if p.is_dir() and (p.suffix == PROJECT_SUFFIX or any((p / n).is_file() for n in PROJECT_FILES)):
-        return p
-    return None
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -64,43 +60,57 @@ def _inside(path: Path, folder: Path) -> bool:
     return p == f or f in p.parents
 
 
-class _Relay(QObject):
-    """Carries the autosaver's callbacks (its own thread) to the GUI thread."""
+class ProjectController(QObject):
+    """The open project and its autosaver, for the window that owns it (see the module docstring).
 
-    saved = Signal()
-    failed = Signal(str)
+    ``project`` is the open project (None: none, or a clip opened without a file); ``autosaver`` its
+    autosaver while one runs; ``close_ok`` lets the next close skip the unsaved-work question (set
+    after the save that closing waited for; tests set it too).
+    """
 
+    title_changed = Signal(str)  # the window's title: the project, a ``*`` when unsaved, the video
+    status = Signal(str, int)  # a status-bar message and its duration in ms (0: until replaced; "" clears)
+    problem = Signal(str, str)  # title, text: something the user must read
+    close_requested = Signal()  # the save that closing waited for is done: close the window now
+    _autosaved = Signal()  # the autosaver's callbacks come from its own thread: these carry them here
+    _autosave_failed = Signal(str)
 
-class ProjectMixin:
-    """Needs the host's ``session``, ``settings``, ``canvas``, ``statusBar`` and ``show_problem``."""
-
-    def _init_project(self) -> None:
+    def __init__(self, session: AnnotationSession, canvas: Canvas, window: QWidget) -> None:
+        super().__init__(window)
+        self._session = session
+        self._canvas = canvas
+        self._window = window  # the parent of its dialogs
         self.project: Project | None = None
         self.autosaver: Autosaver | None = None
+        self.close_ok = False
         self._pending_project: Project | None = None
         self._pending_view: tuple[float, tuple[float, float] | None] | None = None
         self._open_revision = 0
-        self._close_ok = False
         self._save_task: BackgroundTask | None = None
-        self._read_tasks: set[BackgroundTask] = set()  # project reads running (kept alive until done)
-        self._open_revision_token = 0  # the latest open: an older read's outcome is dropped
-        self._relay = _Relay(self)
-        self._relay.saved.connect(lambda: self.statusBar().showMessage("Autosaved.", 2000))
-        self._relay.failed.connect(
-            lambda msg: self.statusBar().showMessage(f"Autosave failed: {msg} (will retry)", 10000)
-        )
-        s = self.session
+        self._opener = ProjectOpener(window, self)
+        self._opener.ready.connect(self._start)
+        self._opener.status.connect(self.status)
+        self._opener.problem.connect(self.problem)
+        self._autosaved.connect(self._on_autosaved)
+        self._autosave_failed.connect(self._on_autosave_failed)
+        s = self._session
         s.engine.video_failed.connect(self._project_open_failed)
         s.history_changed.connect(self._refresh_title)
         s.image_changed.connect(self._apply_pending_view)
         s.frame_changed.connect(lambda f: self._remember(frame=int(f)))
         s.selection_changed.connect(lambda oid: self._remember(object_id=int(oid) or None))
-        self.canvas.view_changed.connect(self._remember_view)
+        canvas.view_changed.connect(self._remember_view)
+
+    def _on_autosaved(self) -> None:
+        self.status.emit("Autosaved.", 2000)
+
+    def _on_autosave_failed(self, msg: str) -> None:
+        self.status.emit(f"Autosave failed: {msg} (will retry)", 10000)
 
     # ================================================================== state
     def needs_save(self) -> bool:
         """True when closing now would lose work (the title shows a ``*``)."""
-        p, store = self.project, self.session.store
+        p, store = self.project, self._session.store
         if store is None:
             return False
         if p is None:  # a clip opened without a file (embedding, tests): nothing to save it to
@@ -110,17 +120,17 @@ class ProjectMixin:
         return p.is_dirty
 
     def _refresh_title(self) -> None:
-        p, s = self.project, self.session
+        p, s = self.project, self._session
         if p is not None:
             name = p.name + (" (read-only)" if p.read_only else "")
         elif s.video_path or s.source is not None:
             name = Path(s.video_path or s.source.name).name
         else:
-            self.setWindowTitle("LIT-LoRA Desktop")
+            self.title_changed.emit("LIT-LoRA Desktop")
             return
         dirty = self.needs_save()
         video = f" — {Path(s.video_path).name}" if p is not None and s.video_path else ""
-        self.setWindowTitle(f"{name}{'*' if dirty else ''}{video} — LIT-LoRA Desktop")
+        self.title_changed.emit(f"{name}{'*' if dirty else ''}{video} — LIT-LoRA Desktop")
 
     def _remember(self, **changes: Any) -> None:
         # the view is not an edit: it is written with the next save or autosave, not marked dirty
@@ -130,13 +140,13 @@ class ProjectMixin:
 
     def _remember_view(self) -> None:
         if self._pending_view is None:
-            zoom, center = self.canvas.view_state()
+            zoom, center = self._canvas.view_state()
             self._remember(zoom=float(zoom), center=center)
 
     def _apply_pending_view(self, *_: Any) -> None:
         if self._pending_view is not None:
             view, self._pending_view = self._pending_view, None
-            self.canvas.set_view(*view)
+            self._canvas.set_view(*view)
 
     # ================================================================== opening
     def open_any(self, path: str) -> None:
@@ -145,164 +155,39 @@ class ProjectMixin:
         if folder is not None:
             self.ask_unsaved_then(lambda: self.open_project(folder))
         else:
-            self.ask_unsaved_then(lambda: self._open_video_with_project(Path(path)))
+            self.ask_unsaved_then(lambda: self._opener.open_video(Path(path)))
 
     def open_project_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open project folder (*.litlora)")
+        folder = QFileDialog.getExistingDirectory(self._window, "Open project folder (*.litlora)")
         if folder:
             self.open_any(folder)
 
     def open_project(self, folder: Path) -> None:
-        """Open a project and its video. The files are read off the GUI thread; when the project
-        cannot be opened the user is told why (or chose Cancel) and nothing changes."""
-
-        def loaded(project: Project) -> None:
-            video = project.resolve_video_path()
-            if video is None:
-                video = self._ask_relink(project)
-                if video is None:
-                    return
-            self._start(project, video)
-
-        self._load_project(folder, loaded)
-
-    def _open_video_with_project(self, video: Path) -> None:
-        folder = default_project_path(video)
-        if any((folder / n).exists() for n in PROJECT_FILES):
-            self._load_project(folder, lambda project: self._start(project, video))
-        else:
-            self._start(Project(folder), video)
-
-    def _load_project(self, folder: Path, then: Callable[[Project], None]) -> None:
-        """Open the saved state, offering the autosave when it is newer or the save is damaged, then
-        ``then(project)``. Reading and checking the files (tens of MB of RLE for 10,000 frames) runs
-        on a ``BackgroundTask``; the questions are asked on the GUI thread between two reads."""
-        self._open_revision_token = token = self._open_revision_token + 1
-        self._read_off_thread(
-            lambda: Project.probe(folder), lambda probe: self._probed(folder, probe, then, token)
-        )
-
-    def _probed(self, folder: Path, probe: Any, then: Callable[[Project], None], token: int) -> None:
-        if token != self._open_revision_token:
-            return  # something else was opened meanwhile
-        which = "saved"
-        auto = probe.states.get("autosave")
-        saved = probe.states.get("saved")
-        if probe.autosave_is_newer and saved is not None and saved.ok:
-            ans = QMessageBox.question(
-                self,
-                "Recover unsaved work?",
-                f"{folder.name} has unsaved work from {auto.saved_at} (autosave), newer than its last "
-                "save. Open the autosave? (No opens the last save.)",
-                Btn.Yes | Btn.No | Btn.Cancel,
-                Btn.Yes,
-            )
-            if ans == Btn.Cancel:
-                return
-            which = "autosave" if ans == Btn.Yes else "saved"
-        self._open_state(folder, which, then, token, retry=True)
-
-    def _open_state(
-        self, folder: Path, which: str, then: Callable[[Project], None], token: int, retry: bool
-    ) -> None:
-        def opened(project: Project) -> None:
-            if token == self._open_revision_token:
-                then(project)
-
-        def failed(exc: BaseException) -> None:
-            if token != self._open_revision_token:
-                return
-            if not isinstance(exc, ProjectError):
-                self.show_problem("Cannot open project", f"{folder}: {exc}")
-                return
-            if not exc.recovery or not retry:
-                self.show_problem("Cannot open project", str(exc))
-                return
-            alt = exc.recovery[0]
-            ans = QMessageBox.question(
-                self,
-                "Project file damaged",
-                f"{exc}\n\nOpen the {alt} instead?",
-                Btn.Yes | Btn.Cancel,
-                Btn.Yes,
-            )
-            if ans == Btn.Yes:
-                self._open_state(folder, alt, then, token, retry=False)
-
-        self._read_off_thread(lambda: Project.open(folder, which), opened, failed)
-
-    def _read_off_thread(
-        self,
-        fn: Callable[[], Any],
-        on_ok: Callable[[Any], None],
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> BackgroundTask:
-        """Run ``fn`` on a ``BackgroundTask`` under a wait cursor; its outcome comes back here."""
-        task = BackgroundTask(lambda _p, _c: fn(), "open-project", self)
-        self._read_tasks.add(task)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        self.statusBar().showMessage("Reading the project…")
-
-        def finish() -> None:
-            QApplication.restoreOverrideCursor()
-            self._read_tasks.discard(task)
-            self.statusBar().clearMessage()
-
-        def ok(result: Any) -> None:
-            finish()
-            on_ok(result)
-
-        def bad(exc: BaseException) -> None:
-            finish()
-            if on_error is not None:
-                on_error(exc)
-            else:
-                self.show_problem("Cannot open project", str(exc))
-
-        task.succeeded.connect(ok)
-        task.failed.connect(bad)
-        return task.start()
-
-    def _ask_relink(self, project: Project) -> Path | None:
-        where = project.video.absolute if project.video else "(none recorded)"
-        ans = QMessageBox.question(
-            self,
-            "Video not found",
-            f"The video of {project.name} was not found at {where}. It may have been moved or renamed.\n\n"
-            "Locate it now?",
-            Btn.Yes | Btn.Cancel,
-            Btn.Yes,
-        )
-        if ans != Btn.Yes:
-            return None
-        path, _ = QFileDialog.getOpenFileName(
-            self, f"Locate the video of {project.name}", str(project.path.parent)
-        )
-        return Path(path) if path else None
+        """Open a project and its video (no question about unsaved work: ``open_any`` asks that)."""
+        self._opener.open_project(folder)
 
     def _start(self, project: Project, video: Path) -> None:
         self._pending_project = project
         adapters = project.path / ADAPTERS_DIR
-        self.session.open_video_with_store(str(video), project.store, adapters)
+        self._session.open_video_with_store(str(video), project.store, adapters)
 
     def _project_open_failed(self, *_: Any) -> None:
-        self._pending_project = None
-        self.session._next_store = None
+        self._pending_project = None  # the session drops the store it was handed
 
-    def _project_video_opened(self, source: FrameSource) -> None:
+    def video_opened(self, source: FrameSource) -> None:
         """The session opened a video: the pending project (if any) becomes the open one."""
         project, self._pending_project = self._pending_project, None
         self._stop_autosaver()
         self.project = project
-        store = self.session.store
+        store = self._session.store
         self._open_revision = store.revision if store is not None else 0
         if project is None:
             self._refresh_title()
             return
-        if project.store is not store or self.session.store_mismatch is not None:
+        if project.store is not store or self._session.store_mismatch is not None:
             project = self.project = self._detached(project, store)
-        path = self.session.video_path
-        self.session.engine.call(
+        path = self._session.video_path
+        self._session.engine.call(
             check_video,
             project,
             source,
@@ -321,8 +206,8 @@ class ProjectMixin:
     def _detached(self, project: Project, store: Any) -> Project:
         """The video does not fit ``project``: the user's project stays untouched, read-only; the video
         gets new, empty annotations in a project that can only be saved into another folder."""
-        why = self.session.store_mismatch or "The project's masks do not fit this video."
-        self.show_problem(
+        why = self._session.store_mismatch or "The project's masks do not fit this video."
+        self.problem.emit(
             "Video does not fit the project",
             f"{why}\n\nThe project {project.path} was not changed and will not be: it is open read-only "
             "and nothing is written into its folder (not even an autosave). This video starts with new, "
@@ -334,13 +219,13 @@ class ProjectMixin:
     def _resume(self, project: Project, ui: UIState) -> None:
         if project is not self.project:
             return
-        s = self.session
+        s = self._session
         if ui.object_id and s.store is not None and ui.object_id in {o.id for o in s.store.objects}:
             s.select(ui.object_id)
         s.go_to(ui.frame)
         if s.image is not None and s.image[0] == s.current:
             self._apply_pending_view()
-        self.statusBar().showMessage(
+        self.status.emit(
             f"Opened project {project.name}"
             + (" (recovered from the autosave)" if project.loaded_from == "autosave" else ""),
             8000,
@@ -354,7 +239,7 @@ class ProjectMixin:
             return
         n, shown = len(warnings), 3
         more = f" (the first {shown} are below, all of them in the log)" if n > shown else ""
-        self.show_problem(
+        self.problem.emit(
             "Damaged records skipped",
             f"{n} damaged record(s) in the project {project.path} could not be read and were skipped{more}."
             "\n\n" + "\n".join(warnings[:shown]) + "\n\nNothing was changed on disk: the "
@@ -365,7 +250,7 @@ class ProjectMixin:
         if project is not self.project:
             return
         if res is not None and res.status == "changed":
-            self.show_problem(
+            self.problem.emit(
                 "The video has changed",
                 res.message + "\n\nThe masks may no longer fit its frames. Check them before exporting.",
             )
@@ -378,7 +263,7 @@ class ProjectMixin:
             if res is not None and project.video is not None:
                 project.video.fingerprint = res.actual
             if res is not None and res.status == "moved":
-                self.statusBar().showMessage(f"{res.message} The project now points there.", 8000)
+                self.status.emit(f"{res.message} The project now points there.", 8000)
         if project.read_only:  # its folder is never written: no autosave until it is saved elsewhere
             self._refresh_title()
             return
@@ -386,10 +271,10 @@ class ProjectMixin:
             project,
             delay=2.0,
             max_delay=10.0,
-            on_saved=self._relay.saved.emit,
-            on_error=lambda exc: self._relay.failed.emit(str(exc)),
+            on_saved=self._autosaved.emit,
+            on_error=lambda exc: self._autosave_failed.emit(str(exc)),
         )
-        if self.session.store is not None and self.session.store.revision != self._open_revision:
+        if self._session.store is not None and self._session.store.revision != self._open_revision:
             self.autosaver.notify_changed()
         self._refresh_title()
 
@@ -408,7 +293,7 @@ class ProjectMixin:
         self._write(project, project.save, then)
 
     def save_project_as(self, then: Callable[[], None] | None = None) -> None:
-        s = self.session
+        s = self._session
         if s.store is None:
             return
         p = self.project
@@ -419,7 +304,7 @@ class ProjectMixin:
         else:
             start = str(default_project_path(s.video_path or Path.home() / "untitled"))
         path, _ = QFileDialog.getSaveFileName(
-            self,
+            self._window,
             "Save project as",
             start,
             f"LIT-LoRA project (*{PROJECT_SUFFIX})",
@@ -436,7 +321,7 @@ class ProjectMixin:
         """Save As without the file dialog (asks before replacing another project)."""
         ro = self.project if self.project is not None and self.project.read_only else None
         if ro is not None and _inside(target, ro.path):
-            self.show_problem(
+            self.problem.emit(
                 "Choose another folder",
                 f"{ro.path} is open read-only (this video does not fit it) and is never written to. "
                 "Save this work into another folder.",
@@ -447,7 +332,7 @@ class ProjectMixin:
             self.project is None or target.resolve() != self.project.path.resolve()
         ):
             ans = QMessageBox.question(
-                self,
+                self._window,
                 "Replace project?",
                 f"{target} already holds a project. Replace it?",
                 Btn.Yes | Btn.Cancel,
@@ -457,9 +342,9 @@ class ProjectMixin:
             overwrite = True
         project = self.project
         if project is None:  # a clip opened without a file (embedding, tests): it gets a project now
-            project = Project(target, self.session.store)
-            if self.session.video_path:
-                project.set_video(self.session.video_path)
+            project = Project(target, self._session.store)
+            if self._session.video_path:
+                project.set_video(self._session.video_path)
             self.project = project
         # a read-only project's adapters go straight to the new folder, not into its own
         adapters = target / ADAPTERS_DIR if project.read_only else None
@@ -473,10 +358,10 @@ class ProjectMixin:
         adapters: Path | None = None,
     ) -> None:
         if self._save_task is not None:
-            self.statusBar().showMessage("Already saving…", 3000)
+            self.status.emit("Already saving…", 3000)
             return
         self._remember_view()
-        self.statusBar().showMessage(f"Saving {project.name}…")
+        self.status.emit(f"Saving {project.name}…", 0)
         adapters = adapters or project.path / ADAPTERS_DIR
 
         def run(_progress: Any, _cancel: Any) -> None:
@@ -485,7 +370,7 @@ class ProjectMixin:
         task = BackgroundTask(run, "save", self)
         task.succeeded.connect(lambda _r: self._saved(project, then))
         task.failed.connect(
-            lambda exc: self.show_problem(
+            lambda exc: self.problem.emit(
                 "Cannot save the project",
                 f"{exc}\n\nYour work is still open; try File ▸ Save project as… somewhere else.",
             )
@@ -493,23 +378,23 @@ class ProjectMixin:
         task.finished.connect(lambda: setattr(self, "_save_task", None))
         self._save_task = task
         # the model thread owns the adapters: it writes them, then the store is written off-thread
-        self.session.engine.call(
-            self.session.save_adapters,
+        self._session.engine.call(
+            self._session.save_adapters,
             adapters,
             label="save adapters",
             on_result=lambda _r: task.start(),
             on_error=lambda exc: (
                 setattr(self, "_save_task", None),
-                self.show_problem("Cannot save the LIT-LoRA adapters", str(exc)),
+                self.problem.emit("Cannot save the LIT-LoRA adapters", str(exc)),
             ),
         )
 
     def _saved(self, project: Project, then: Callable[[], None] | None) -> None:
-        self.session.adapters_folder = project.path / ADAPTERS_DIR
-        self.statusBar().showMessage(f"Saved {project.path}", 5000)
+        self._session.adapters_folder = project.path / ADAPTERS_DIR
+        self.status.emit(f"Saved {project.path}", 5000)
         if self.autosaver is None and project is self.project and not project.read_only:
             self.autosaver = Autosaver.for_project(
-                project, on_saved=self._relay.saved.emit, on_error=lambda e: self._relay.failed.emit(str(e))
+                project, on_saved=self._autosaved.emit, on_error=lambda e: self._autosave_failed.emit(str(e))
             )
         self._refresh_title()
         if then is not None:
@@ -523,7 +408,7 @@ class ProjectMixin:
             return
         name = self.project.name if self.project is not None else "this video's annotations"
         ans = QMessageBox.question(
-            self,
+            self._window,
             "Unsaved changes",
             f"Save the changes to {name}?",
             Btn.Save | Btn.Discard | Btn.Cancel,
@@ -532,17 +417,17 @@ class ProjectMixin:
         if ans == Btn.Save:
             self.save_project(then=action)
         elif ans == Btn.Discard:
-            self._discard()
+            self.discard()
             action()
 
-    def _discard(self) -> None:
+    def discard(self) -> None:
         """Forget the unsaved work: no autosave of it is offered next time."""
         self._stop_autosaver(flush=False)
         p = self.project
         if p is None:
             return
         if p.read_only:  # its folder holds the user's project, autosave included: leave it alone
-            self._open_revision = self.session.store.revision if self.session.store is not None else 0
+            self._open_revision = self._session.store.revision if self._session.store is not None else 0
             self.project = None
             return
         p.discard_autosave()
@@ -550,17 +435,18 @@ class ProjectMixin:
             for sub in (DATA_DIR, ADAPTERS_DIR, ""):
                 with contextlib.suppress(OSError):
                     (p.path / sub).rmdir()
-        self._open_revision = self.session.store.revision if self.session.store is not None else 0
+        self._open_revision = self._session.store.revision if self._session.store is not None else 0
         self.project = None
 
-    def project_close_event(self) -> bool:
-        """From ``closeEvent``: True to close now; False when closing waits on the user or a save."""
-        if self._close_ok or not self.needs_save():
+    def confirm_close(self) -> bool:
+        """From the window's ``closeEvent``: True to close now; False when closing waits on the user or
+        a save (``close_requested`` follows that save)."""
+        if self.close_ok or not self.needs_save():
             self._finish_project()
             return True
         name = self.project.name if self.project is not None else "this video's annotations"
         ans = QMessageBox.question(
-            self,
+            self._window,
             "Unsaved changes",
             f"Save the changes to {name} before closing?",
             Btn.Save | Btn.Discard | Btn.Cancel,
@@ -569,14 +455,14 @@ class ProjectMixin:
         if ans == Btn.Cancel:
             return False
         if ans == Btn.Discard:
-            self._discard()
+            self.discard()
             return True
         self.save_project(then=self._close_after_save)
         return False
 
     def _close_after_save(self) -> None:
-        self._close_ok = True
-        self.close()
+        self.close_ok = True
+        self.close_requested.emit()
 
     def _finish_project(self) -> None:
         """Quitting with nothing unsaved: keep where the user was (frame, object, zoom) in the save."""
