@@ -32,11 +32,9 @@ from litlora_desktop.core.annotations.records import (
     check_frame,
     default_color,
 )
-from litlora_desktop.core.annotations.rle import encode_mask
 from litlora_desktop.core.annotations.snapshot import StoreSnapshot, parse_store_json
 
-# encode_mask lives in core.annotations.rle; core/scenes/ground_truth.py still imports it from here
-__all__ = ["AnnotationStore", "Listener", "StoreChange", "TimelineCode", "encode_mask"]
+__all__ = ["AnnotationStore", "Listener", "StoreChange", "TimelineCode"]
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from litlora_desktop.core.annotations.store import encode_mask
+from litlora_desktop.core.annotations.rle import encode_mask
 
 
 def centre_point(mask: np.ndarray) -> tuple[float, float]:
