@@ -12,14 +12,11 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from litlora_desktop.core.video.sources import FrameSource
-
-if TYPE_CHECKING:
-    from litlora_desktop.core.annotations.project import Project
 
 
 @dataclass(frozen=True)
@@ -118,8 +115,17 @@ class VideoRef:
     fingerprint: Fingerprint | None = None
 
 
+class RecordsVideo(Protocol):
+    """What `check_video` needs of a project (a `Project`; a protocol, so this module does not import
+    the project module that imports it)."""
+
+    video: VideoRef | None
+
+    def resolve_video_path(self) -> Path | None: ...
+
+
 def check_video(
-    project: Project, source: FrameSource, video_path: str | os.PathLike | None = None
+    project: RecordsVideo, source: FrameSource, video_path: str | os.PathLike | None = None
 ) -> FingerprintResult:
     """Compare an opened video with the one the project was made on.
 
