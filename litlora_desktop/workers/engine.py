@@ -109,7 +109,7 @@ class EngineState:
         self.source: FrameSource | None = None
         self.tracker: Tracker | None = None
         self.lora: Any = None
-        self.lora_settings: Any = LoraSettings() if LoraSettings is not None else None
+        self.lora_settings = LoraSettings()
         self.lora_enabled = False
         self.object_ids: list[int] = []
 
@@ -121,13 +121,13 @@ class EngineState:
         # hundreds of milliseconds with the GIL held, freezing the window. Freezing them (instant)
         # keeps later collections to what the session itself allocates.
         gc.freeze()
-        if LoraSettings is not None:  # fresh defaults per model; the user's auto-apply choice stays
-            old, self.lora_settings = self.lora_settings, LoraSettings()
-            self.lora_settings.auto_apply = old.auto_apply
-            self.lora_settings.auto_apply_threshold = old.auto_apply_threshold
-            if loaded.source == TINY_RANDOM:
-                for k, v in RANDOM_DECODER_LORA.items():
-                    setattr(self.lora_settings, k, v)
+        # fresh defaults per model; the user's auto-apply choice stays
+        old, self.lora_settings = self.lora_settings, LoraSettings()
+        self.lora_settings.auto_apply = old.auto_apply
+        self.lora_settings.auto_apply_threshold = old.auto_apply_threshold
+        if loaded.source == TINY_RANDOM:
+            for k, v in RANDOM_DECODER_LORA.items():
+                setattr(self.lora_settings, k, v)
         self._make_tracker()
 
     def set_source(self, source: FrameSource) -> None:
@@ -146,8 +146,7 @@ class EngineState:
         )
         for oid in self.object_ids:
             self.tracker.add_object(oid)
-        if LitLoRA is not None:
-            self.lora = LitLoRA(self.tracker, self.lora_settings)
+        self.lora = LitLoRA(self.tracker, self.lora_settings)
 
     def _close_tracker(self) -> None:
         if self.lora is not None:

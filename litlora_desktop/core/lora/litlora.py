@@ -221,9 +221,16 @@ class LitLoRA:
         """
         folder = Path(folder)
         rank, alpha, dropout, plan = read_adapters(folder, self.bank, object_map or {})
-        # adapters are rebuilt with the shape they were trained with
-        keep = asdict(self.settings) | {"rank": rank, "alpha": alpha, "dropout": dropout}
-        self.settings = LoraSettings.from_dict(keep)
+        # adapters are rebuilt with the shape they were trained with. In place: the app keeps this
+        # settings object and changes auto-apply on it later
+        checked = LoraSettings.from_dict(
+            asdict(self.settings) | {"rank": rank, "alpha": alpha, "dropout": dropout}
+        )
+        self.settings.rank, self.settings.alpha, self.settings.dropout = (
+            checked.rank,
+            checked.alpha,
+            checked.dropout,
+        )
         loaded: dict[int, list[str]] = {}
         with self.lock:
             for oid, fname, trained_on, sd in plan:

@@ -9,6 +9,7 @@ import pytest
 
 from litlora_desktop.core.lora.errors import LitLoRAError
 from litlora_desktop.core.lora.litlora import LitLoRA
+from litlora_desktop.core.lora.settings import LoraSettings
 from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.synthetic import SceneVideoSource, SyntheticScene
@@ -44,3 +45,19 @@ def test_bad_adapter_folder_gets_a_clear_error(scene, tmp_path):
     _, tr, eng, obj = setup_engine(scene, upto=2)
     with pytest.raises(LitLoRAError, match="no readable LIT-LoRA adapters"):
         eng.load(tmp_path)
+
+
+def test_loading_adapters_keeps_the_settings_object_the_app_changes(scene, tmp_path):
+    """The app changes auto-apply on the settings object it gave the engine; loading a project's
+    adapters used to swap in a new object, so those changes silently stopped reaching the engine."""
+    _, _, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=10), upto=6)
+    eng.add_correction(obj, 3, scene.mask(obj, 3))
+    eng.train(obj)
+    eng.save(tmp_path / "adapters")
+    mine = LoraSettings()
+    _, _, eng2, _ = setup_engine(scene, mine, upto=6)
+    eng2.load(tmp_path / "adapters")
+    assert eng2.settings is mine
+    assert (mine.rank, mine.alpha) == (RANDOM_DECODER.rank, RANDOM_DECODER.alpha)  # the saved shape
+    mine.auto_apply = True
+    assert eng2.settings.auto_apply
