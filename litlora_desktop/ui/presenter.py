@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 
 from litlora_desktop.ui.canvas_layers import CandidateView
-from litlora_desktop.ui.session import AUTO_PREFIX
+from litlora_desktop.ui.session.history import AUTO_PREFIX
 from litlora_desktop.ui.shortcuts import ACTIONS
 from litlora_desktop.ui.window_actions import LORA_TIP, icon
 

@@ -110,8 +110,8 @@ def test_lanes_update_cell_by_cell(qtbot, window_factory, tiny_model, monkeypatc
             s.store.set_mask(f, 1, m, "sam2", score=3.0)
     assert (s.lanes()[0].codes == TimelineCode.SAM2).all()
     rebuilt = []
-    orig = s._lane_arrays
-    monkeypatch.setattr(s, "_lane_arrays", lambda *a: rebuilt.append(a) or orig(*a))
+    orig = s.lane_model._lane_arrays
+    monkeypatch.setattr(s.lane_model, "_lane_arrays", lambda *a: rebuilt.append(a) or orig(*a))
     s.store.set_mask(150, 1, m, "user")
     lane = s.lanes()[0]
     assert rebuilt == [], "one changed frame rebuilt the whole lane"

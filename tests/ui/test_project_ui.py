@@ -572,7 +572,7 @@ def test_reseeding_runs_in_chunks_on_the_model_thread_and_a_click_goes_first(
         s = w.session
         if s.store is not None and s.store.objects and "pending" not in clicked:
             s.select(s.store.objects[0].id)
-            clicked["pending"] = len(s._seeds)
+            clicked["pending"] = len(s.prompts.queue)
             clicked["oid"], clicked["frame"] = s.selected, s.current
             s.click(40.0, 10.0, True)
         return "pending" in clicked
@@ -589,4 +589,4 @@ def test_reseeding_runs_in_chunks_on_the_model_thread_and_a_click_goes_first(
     assert rec.provenance.kind == "user" and rec.clicks  # the late seed of that frame did not win
     tr = s.engine.state.tracker
     assert tr.prompts(oid)[f].mask is None and tr.prompts(oid)[f].clicks
-    assert set(tr.prompts(oid)) == set(range(12)) and len(s._seeds) == 0
+    assert set(tr.prompts(oid)) == set(range(12)) and len(s.prompts.queue) == 0

@@ -1,0 +1,337 @@
+"""LIT-LoRA in the session: the switch, training after corrections, candidates, accepts, adapters.
+
+Kept apart from the session because it is a feature with its own state and its own model jobs: which
+objects train now (and which must train again when they finish), the candidates the adapters offered
+per (frame, object) and which of them disagree with SAM2, the sample/adapter/saved counts, and the
+adapters a project folder holds. The session tells it where the user is (frame, object) and what the
+store and tracker did; it answers through its signals, which the session passes on to the widgets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.ui.session.prompts import TrackerPrompts
+from litlora_desktop.ui.settings import AppSettings
+from litlora_desktop.workers.engine import Engine, Prompt, TrackOutcome
+
+ADAPTER_META = "litlora.json"  # a folder holding this has adapters to load into a new tracker
+_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def adapter_provenance(adapter: str) -> str:
+    """``lora:<adapter>`` with the adapter label made safe for the store's provenance format."""
+    return "lora:" + (_SAFE.sub("_", adapter)[:64] or "adapter")
+
+
+class LoraController(QObject):
+    """LIT-LoRA's GUI-thread state for one video; see the module docstring."""
+
+    lora_changed = Signal(bool)
+    training_changed = Signal(object)  # TrainProgress (finished=True at the end)
+    candidates_changed = Signal()
+    counts_changed = Signal()  # ``counts`` changed (the status bar shows them)
+    cells_changed = Signal(object)  # set of (frame, object) whose timeline cell may have changed
+    timeline_changed = Signal()
+    overlay_changed = Signal()
+    history_changed = Signal()  # an accept is in the store
+    message = Signal(str)
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AppSettings,
+        prompts: TrackerPrompts,
+        has_model: Callable[[], bool],
+        current_frame: Callable[[], int],
+        before_edit: Callable[[], None],
+        parent: QObject | None = None,
+    ) -> None:
+        """``current_frame()``: the shown frame, where candidates are asked for when training ends;
+        ``before_edit()`` stops playback and propagation, so an accept lands in its own undo step."""
+        super().__init__(parent)
+        self._engine = engine
+        self._settings = settings
+        self._prompts = prompts
+        self._has_model = has_model
+        self._current_frame = current_frame
+        self._before_edit = before_edit
+        self._store: AnnotationStore | None = None
+        self.enabled = False
+        self.candidates: dict[tuple[int, int], list[Any]] = {}
+        self._disagree: set[tuple[int, int]] = set()
+        self.visible = True  # candidates shown (Esc hides them)
+        self.counts: dict[int, tuple[int, int, int]] = {}  # object -> (samples, adapters, saved)
+        self.training: dict[int, Any] = {}  # object -> latest TrainProgress
+        self._jobs: dict[int, Any] = {}
+        self._retrain: set[int] = set()
+
+    def attach(self, store: AnnotationStore | None) -> None:
+        """A new video: training stops, candidates and counts are dropped, LIT-LoRA is off."""
+        self._store = store
+        for job in self._jobs.values():
+            job.cancel()
+        self._jobs.clear()
+        self._retrain.clear()
+        self.candidates.clear()
+        self._disagree.clear()
+        self.training.clear()
+        self.counts = {}
+        if self.enabled:
+            self.enabled = False
+            self.lora_changed.emit(False)
+
+    # ------------------------------------------------------------------ switching
+    def unavailable_reason(self) -> str:
+        """Why LIT_LoRA cannot be switched on now ("" when it can)."""
+        if not self._has_model():
+            return "LIT_LoRA needs a SAM2 model: load one in Settings ▸ Model."
+        if self._store is None or not self._store.objects:
+            return "LIT_LoRA needs an object: add one (N) and click on it first."
+        return ""
+
+    def set_enabled(self, on: bool) -> bool:
+        """Switch LIT_LoRA; returns the new state (stays off, with a message, when unavailable)."""
+        if on:
+            why = self.unavailable_reason()
+            if why:
+                self.message.emit(why)
+                self.enabled = False
+                self.lora_changed.emit(False)
+                return False
+        self.enabled = bool(on)
+        self._engine.call(setattr, self._engine.state, "lora_enabled", self.enabled, label="lora switch")
+        self.apply_auto_settings()
+        self.lora_changed.emit(self.enabled)
+        self.message.emit(
+            "LIT_LoRA on: every correction now trains a small adapter in the background; its candidates "
+            "appear on the next frames."
+            if self.enabled
+            else "LIT_LoRA off: corrections no longer train adapters (existing adapters are kept)."
+        )
+        return self.enabled
+
+    def apply_auto_settings(self) -> None:
+        """Send the auto-apply setting and threshold to the engine."""
+        st = self._engine.state
+        on = bool(self._settings.get("lora/auto_apply"))
+        thr = float(self._settings.get("lora/auto_threshold"))
+
+        def apply() -> None:
+            if st.lora_settings is not None:
+                st.lora_settings.auto_apply = on
+                st.lora_settings.auto_apply_threshold = thr
+
+        self._engine.call(apply, label="auto-apply settings")
+
+    # ------------------------------------------------------------------ training
+    def after_correction(self, oid: int) -> None:
+        """A correction of ``oid`` is in: train (again, once the running training ends)."""
+        if not self.enabled:
+            return
+        if oid in self._jobs:
+            self._retrain.add(oid)
+        else:
+            self._start_training(oid)
+        self.refresh_counts()
+
+    def _start_training(self, oid: int) -> None:
+        self._jobs[oid] = self._engine.call(
+            self._engine.state.train,
+            oid,
+            pass_job=True,
+            background=True,
+            kind="train",
+            label=f"train object {oid}",
+            on_yield=lambda p: self._on_progress(oid, p),
+            on_done=lambda: self._training_done(oid),
+        )
+
+    def _on_progress(self, oid: int, progress: Any) -> None:
+        self.training[oid] = progress
+        self.training_changed.emit(progress)
+
+    def _training_done(self, oid: int) -> None:
+        self._jobs.pop(oid, None)
+        if oid in self._retrain:
+            self._retrain.discard(oid)
+            self._start_training(oid)
+            return
+        last = self.training.get(oid)
+        if last is not None and not getattr(last, "finished", True):
+            last.finished = True
+            self.training_changed.emit(last)
+        self.refresh_counts()
+        self.refresh_candidates(self._current_frame())
+
+    @property
+    def training_active(self) -> bool:
+        return bool(self._jobs)
+
+    def refresh_counts(self) -> None:
+        def done(counts: dict[int, tuple[int, int, int]]) -> None:
+            self.counts = counts
+            self.counts_changed.emit()
+
+        self._engine.call(self._engine.state.lora_counts, label="lora counts", on_result=done)
+
+    # ------------------------------------------------------------------ candidates
+    def refresh_candidates(self, frame: int) -> None:
+        """Ask the adapters for candidates on a frame SAM2 tracked (after training ends, say)."""
+        if self._store is None or not self.enabled:
+            return
+        st = self._engine.state
+        for info in self._store.objects:
+            rec = self._store.get_record(frame, info.id)
+            if rec is None or rec.provenance.kind != "sam2":
+                continue
+
+            def run(oid: int = info.id) -> list[Any]:
+                return st.lora.candidates(oid, frame) if st.lora is not None else []
+
+            self._engine.call(
+                run,
+                label="candidates",
+                on_result=lambda c, oid=info.id: self._got_candidates(frame, oid, c),
+            )
+
+    def _got_candidates(self, frame: int, oid: int, cands: list[Any]) -> None:
+        rec = self._store.get_record(frame, oid) if self._store is not None else None
+        if rec is None or rec.provenance.kind != "sam2":
+            return
+        self.set_candidates(frame, oid, cands)
+        self.timeline_changed.emit()
+        self.candidates_changed.emit()
+        self.overlay_changed.emit()
+
+    def set_candidates(self, frame: int, oid: int, cands: list[Any]) -> None:
+        """The adapters' candidates for a tracked cell (none: the cell has none now)."""
+        key = (frame, oid)
+        self.cells_changed.emit({key})
+        self._disagree.discard(key)
+        if not cands:
+            self.candidates.pop(key, None)
+            return
+        self.candidates[key] = list(cands)
+        top = cands[0]
+        iou = float(top.iou_with_sam)
+        if (
+            top.confidence >= 0.5
+            and not math.isnan(iou)
+            and iou < float(self._settings.get("track/disagree_iou"))
+        ):
+            self._disagree.add(key)
+
+    def clear_candidates(self, frame: int, oid: int) -> None:
+        """The cell was corrected or SAM2's mask kept: its candidates go."""
+        self.cells_changed.emit({(frame, oid)})
+        if self.candidates.pop((frame, oid), None) is not None:
+            self.candidates_changed.emit()
+        self._disagree.discard((frame, oid))
+
+    def disagrees(self, frame: int, oid: int) -> bool:
+        """Whether a confident candidate disagrees with SAM2's mask there (the frame is suspect)."""
+        return (frame, oid) in self._disagree
+
+    def after_tracked(self, outcome: TrackOutcome) -> None:
+        if any(u.candidates or u.applied is not None for u in outcome.updates.values()):
+            self.candidates_changed.emit()
+            self.refresh_counts()
+
+    def shown_candidates(self, frame: int, oid: int) -> list[Any]:
+        """Candidates of a cell (empty while hidden)."""
+        if not self.visible:
+            return []
+        return self.candidates.get((frame, oid), [])
+
+    def write_candidate(self, frame: int, oid: int, cand: Any) -> None:
+        """Store a candidate as the cell's mask (accepted, or auto-applied by the tracker)."""
+        rec = self._store.set_mask(
+            frame, oid, cand.mask, adapter_provenance(cand.adapter), score=float(cand.object_score)
+        )
+        self._prompts.remember(frame, oid, rec, Prompt(candidate=cand))
+        self.candidates.pop((frame, oid), None)
+        self._disagree.discard((frame, oid))
+
+    def accept(self, frame: int, oid: int, index: int) -> bool:
+        """Make the cell's candidate ``index`` (0 = best) its mask, as one undo step, and SAM2's memory."""
+        cands = self.shown_candidates(frame, oid)
+        if not 0 <= index < len(cands):
+            self.message.emit(f"No candidate {index + 1} on this frame.")
+            return False
+        self._before_edit()
+        cand = cands[index]
+        with self._store.group(f"Accept candidate {cand.adapter}"):
+            self.write_candidate(frame, oid, cand)
+        self._prompts.discard(frame, oid)
+        self._engine.call(
+            self._engine.state.prompt,
+            oid,
+            frame,
+            Prompt(candidate=cand),
+            False,
+            kind="prompt",
+            label="accept",
+        )
+        self.refresh_counts()
+        self.candidates_changed.emit()
+        self.history_changed.emit()
+        self.message.emit(f"Accepted candidate {cand.adapter} ({cand.confidence:.0%}): a correction saved.")
+        return True
+
+    def keep_sam(self, frame: int, oid: int) -> None:
+        """SAM2's mask of the cell is right: drop its candidates."""
+        if (frame, oid) in self.candidates:
+            self.clear_candidates(frame, oid)
+            self.timeline_changed.emit()
+            self.overlay_changed.emit()
+            self.message.emit("Kept SAM2's mask.")
+
+    def toggle_visible(self) -> None:
+        self.visible = not self.visible
+        self.candidates_changed.emit()
+        self.overlay_changed.emit()
+
+    def forget_object(self, oid: int) -> None:
+        """The object left the store (deleted, or undone): its training and candidates go."""
+        job = self._jobs.pop(oid, None)
+        if job is not None:
+            job.cancel()
+        self._retrain.discard(oid)
+        self.training.pop(oid, None)
+        for key in [k for k in self.candidates if k[1] == oid]:
+            del self.candidates[key]
+        self._disagree = {k for k in self._disagree if k[1] != oid}
+
+    # ------------------------------------------------------------------ adapters on disk
+    def load_adapters(self, folder: Path | None) -> None:
+        """Load a project's saved adapters into the new tracker (when ``folder`` has any)."""
+        if folder is None or not (folder / ADAPTER_META).is_file():
+            return
+        st = self._engine.state
+
+        def load() -> dict[int, list[str]]:
+            return st.lora.load(folder) if st.lora is not None else {}
+
+        self._engine.call(load, label="load adapters", on_result=self._adapters_loaded)
+
+    def _adapters_loaded(self, loaded: dict[int, list[str]]) -> None:
+        n = sum(len(v) for v in loaded.values())
+        if n:
+            self.message.emit(f"Loaded {n} LIT-LoRA adapter{'s' if n != 1 else ''} from the project.")
+        self.refresh_counts()
+
+    def save_adapters(self, folder: Path) -> bool:
+        """On the model thread: write the adapters into ``folder``; False when there are none."""
+        lora = self._engine.state.lora
+        if lora is None or not any(lora.num_adapters(o) for o in self._engine.state.object_ids):
+            return False
+        lora.save(folder)
+        return True
