@@ -44,7 +44,11 @@ def _package_imports() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for path in root.rglob("*.py"):
         dotted = ".".join(("litlora_desktop", *path.relative_to(root).with_suffix("").parts))
-        src = package(dotted.removesuffix(".__init__")) if path.name != "__init__.py" or path.parent != root else ""
+        src = (
+            package(dotted.removesuffix(".__init__"))
+            if path.name != "__init__.py" or path.parent != root
+            else ""
+        )
         if not src:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -91,3 +95,58 @@ def test_layers_only_import_downwards():
             assert not dsts & {"ui", "app", "cli"}, f"workers imports {sorted(dsts)}"
         if src in {"eval", "training"}:
             assert not dsts & {"ui", "app", "cli", "workers"}, f"{src} imports {sorted(dsts)}"
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Which module imports which module of the app (every import statement, as above)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "litlora_desktop"
+    files = {
+        ".".join(("litlora_desktop", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__"): p
+        for p in root.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:  # "from pkg import module" names a module, else the module itself
+                    full = f"{node.module}.{a.name}"
+                    deps.add(full if full in files else node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[mod] = {d for d in deps if d in files and d != mod}
+    return graph
+
+
+def test_modules_import_each_other_without_circles():
+    """Inside a package too: two modules that need each other are one module, or share a third."""
+    graph = _module_imports()
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*path, node, nxt]))
+            if nxt not in state:
+                visit(nxt, [*path, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def test_no_source_file_is_over_500_lines():
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "litlora_desktop"
+    long = {
+        str(p.relative_to(root)): n
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
+    assert not long, f"split these along a real seam: {long}"

@@ -16,47 +16,20 @@ transport which frame, and the session whether a model can take a click now.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.sam2.prompts import Box, Click
 from litlora_desktop.ui.session.lora import LoraController
 from litlora_desktop.ui.session.objects import ObjectList
+from litlora_desktop.ui.session.overlap import resolve_overlap
 from litlora_desktop.ui.session.prompts import TrackerPrompts
+from litlora_desktop.ui.session.transport import Transport
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine, ObjectUpdate, Prompt
-
-if TYPE_CHECKING:  # transport.py imports this module (through tracking.py)
-    from litlora_desktop.ui.session.transport import Transport
-
-
-def resolve_overlap(
-    settings: AppSettings, store: AnnotationStore, frame: int, oid: int, mask: np.ndarray, yield_to_all: bool
-) -> np.ndarray:
-    """With "no overlap" on: an edit takes its pixels from the other objects (``yield_to_all``);
-    a tracked mask gives way to objects listed before it and to every user or LoRA mask."""
-    if not settings.get("edit/no_overlap"):
-        return mask
-    mask = np.asarray(mask, bool)
-    order = [o.id for o in store.objects]
-    for other, rec in store.records_for_frame(frame).items():
-        if other == oid:
-            continue
-        other_mask = rec.decode()
-        if not (other_mask & mask).any():
-            continue
-        if yield_to_all:
-            store.set_record(
-                frame, other, MaskRecord.from_mask(other_mask & ~mask, rec.provenance, rec.clicks, rec.score)
-            )
-        elif rec.provenance.kind != "sam2" or order.index(other) < order.index(oid):
-            mask = mask & ~other_mask
-    return mask
 
 
 class Editor(QObject):

@@ -17,9 +17,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from litlora_desktop.core.annotations.store import AnnotationStore
-from litlora_desktop.ui.session.edits import resolve_overlap
 from litlora_desktop.ui.session.history import UndoHistory
 from litlora_desktop.ui.session.lora import LoraController
+from litlora_desktop.ui.session.overlap import resolve_overlap
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine, ObjectUpdate, TrackOutcome
