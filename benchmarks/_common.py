@@ -37,7 +37,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 def setup(args: argparse.Namespace, num_frames: int):
     """(model, device choice, opened video source, scene) for a benchmark run."""
     if not args.default_malloc:
-        tune_malloc()  # as the app does at start-up (core/allocator.py)
+        tune_malloc()  # as the app does at start-up (core/sam2/allocator.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     choice = choose_device(args.device)

@@ -12,7 +12,7 @@ and each side reads it with its own loader. Three trackers:
   and mask upsampling to video size included);
 - ``transformers``: one ``Sam2VideoInferenceSession`` for all objects and ``model(session, frame_idx)``
   on frames preprocessed before the clock starts, on the same model object as the tracker (so with
-  its encoder caches, ``core/encoder_cache.py``): a reference for the model alone, not a peer.
+  its encoder caches, ``core/sam2/encoder_cache.py``): a reference for the model alone, not a peer.
 
 Columns: "start ms" is everything up to the first frame's masks (Meta's includes loading the whole
 folder, ours only frame 0); "track ms/frame" is the mean over the following frames, what an annotator

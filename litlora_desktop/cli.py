@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from litlora_desktop.core.sam2.allocator import tune_malloc
 
-    tune_malloc()  # before any worker thread allocates: see core/allocator.py
+    tune_malloc()  # before any worker thread allocates: see core/sam2/allocator.py
     if args.self_test:
         from litlora_desktop.selftest import run_self_test
 

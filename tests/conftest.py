@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
-# Entry points tune glibc malloc (core/allocator.py); the test process keeps the defaults so one
+# Entry points tune glibc malloc (core/sam2/allocator.py); the test process keeps the defaults so one
 # test calling an entry point cannot change the memory behaviour of the tests after it.
 os.environ.setdefault("LITLORA_DEFAULT_MALLOC", "1")
 

@@ -1,4 +1,4 @@
-"""The malloc settings keep big tensor buffers in the process (core/allocator.py): no page faults on reuse."""
+"""The malloc settings keep big tensor buffers in the process (core/sam2/allocator.py): no page faults on reuse."""
 
 from __future__ import annotations
 

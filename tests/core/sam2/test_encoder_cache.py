@@ -1,4 +1,4 @@
-"""Constant position encodings are computed once per model (core/encoder_cache.py), with equal results."""
+"""Constant position encodings are computed once per model (core/sam2/encoder_cache.py), with equal results."""
 
 from __future__ import annotations
 
