@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
-from litlora_desktop.core.lora.settings import RANDOM_DECODER_LORA, LoraSettings
+from litlora_desktop.core.lora.settings import LoraSettings, preset_for
 from litlora_desktop.core.sam2.allocator import tune_malloc
+from litlora_desktop.core.sam2.models import TINY_RANDOM
 from litlora_desktop.eval.dataset import EvalSequence
 from litlora_desktop.eval.progress import ProgressBar
 from litlora_desktop.eval.protocol import EvalError, Protocol, evaluate_sequence
@@ -27,14 +28,12 @@ from litlora_desktop.eval.results import SequenceResult, load_result, result_pat
 
 __all__ = ["TINY_RANDOM", "Task", "load_eval_model", "lora_settings_for", "plan", "run_settings", "run_tasks"]
 
-TINY_RANDOM = "tiny-random"
-
 
 def lora_settings_for(model_spec: str, **overrides: Any) -> LoraSettings:
-    """The LoRA settings of a run: the paper's defaults (random-decoder ones for tiny-random) + overrides."""
+    """The LoRA settings of a run: the paper's defaults (the model's preset for tiny-random and the demo
+    model, as the app uses) + overrides."""
     base = asdict(LoraSettings())
-    if model_spec == TINY_RANDOM:
-        base.update(RANDOM_DECODER_LORA)
+    base.update(preset_for(model_spec))
     base.update({k: v for k, v in overrides.items() if v is not None})
     return LoraSettings(**base)
 

@@ -21,10 +21,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from litlora_desktop.core.lora.litlora import LitLoRA
-from litlora_desktop.core.lora.settings import RANDOM_DECODER_LORA, LoraSettings
+from litlora_desktop.core.lora.settings import LoraSettings, preset_for
 from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.models import (
     DEMO_MODEL,
+    TINY_RANDOM,
     DownloadCancelled,
     LoadedModel,
     ModelLoadError,
@@ -39,9 +40,6 @@ from litlora_desktop.core.video.sources import FrameSource, VideoSource
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
 
 log = logging.getLogger(__name__)
-
-TINY_RANDOM = "tiny-random"
-"""Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
 
 
 @dataclass(frozen=True)
@@ -125,9 +123,8 @@ class EngineState:
         old, self.lora_settings = self.lora_settings, LoraSettings()
         self.lora_settings.auto_apply = old.auto_apply
         self.lora_settings.auto_apply_threshold = old.auto_apply_threshold
-        if loaded.source == TINY_RANDOM:
-            for k, v in RANDOM_DECODER_LORA.items():
-                setattr(self.lora_settings, k, v)
+        for k, v in preset_for(loaded.source).items():  # tiny-random and the demo model
+            setattr(self.lora_settings, k, v)
         self._make_tracker()
 
     def set_source(self, source: FrameSource) -> None:

@@ -21,6 +21,8 @@ from litlora_desktop.core.resources import demo_model_dir
 
 DEFAULT_MODEL_ID = "facebook/sam2.1-hiera-tiny"
 DEMO_MODEL = "demo"
+TINY_RANDOM = "tiny-random"
+"""Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
 """The small SAM2 this repository trains on synthetic shapes and ships: works offline, knows shapes only."""
 DEMO_LABEL = "Demo SAM2 (synthetic shapes, offline)"
 MODEL_CHOICES: dict[str, str] = {
