@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from litlora_desktop.core.files import require_regular_file
-from litlora_desktop.core.video.errors import VideoError, shown_path
+from litlora_desktop.core.video.errors import VideoError, require_text_name, shown_path
 from litlora_desktop.core.video.folder_reader import DEFAULT_FOLDER_FPS
 
 __all__ = ["FileReader", "open_capture"]
@@ -27,18 +27,6 @@ __all__ = ["FileReader", "open_capture"]
 # Beyond this many frames ahead, seeking (one keyframe-to-target decode) beats decoding forward.
 _FORWARD_DECODE_LIMIT = 30
 _SEEK_ATTEMPTS = 6
-
-
-def _check_decoder_can_read_name(path: Path) -> None:
-    """OpenCV's FFmpeg backend takes the path as UTF-8 text and crashes the process (a segfault in
-    cv2.VideoCapture) on a name that is not: refuse such a name before OpenCV ever sees it."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        raise VideoError(
-            f"The name of '{shown_path(path)}' contains bytes that are not valid text (UTF-8), which the "
-            "video decoder cannot read: rename the file (and its folder, if that is the one) and open it again."
-        ) from None
 
 
 def open_capture(path: str) -> Any:
@@ -63,7 +51,7 @@ class FileReader:
     def __init__(self, path: Path, capture_factory: Callable[[str], Any] = open_capture) -> None:
         self.path = path
         self._factory = capture_factory
-        _check_decoder_can_read_name(path)
+        require_text_name(path)
         self._cap = self._new_capture()
         fps = float(self._cap.get(cv2.CAP_PROP_FPS))
         self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FOLDER_FPS

@@ -15,7 +15,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from litlora_desktop.core.video.errors import VideoError
+from litlora_desktop.core.video.errors import VideoError, require_text_name
 
 __all__ = ["Frames", "keyframe_indices", "write_image_folder", "write_video_file"]
 
@@ -48,6 +48,7 @@ def write_video_file(
     raises ValueError instead of silently producing a different file.
     """
     path = Path(path)
+    require_text_name(path, "write")
     if keyframe_interval is not None and keyframe_interval < 1:
         raise ValueError(f"keyframe_interval must be at least 1, got {keyframe_interval}")
     if len(fourcc) != 4:

@@ -13,6 +13,7 @@ from litlora_desktop.core.annotations.formats.frames import masks_by_frame
 from litlora_desktop.core.annotations.formats.jobs import Job, Progress, ShouldCancel
 from litlora_desktop.core.annotations.formats.output import ExportError, ExportResult, atomic_output
 from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.video.errors import VideoError, require_text_name
 
 
 def export_overlay(
@@ -32,6 +33,10 @@ def export_overlay(
     ``source`` is a FrameSource (RGB frames). Hidden objects are left out unless asked for, so the
     video shows what the user sees.
     """
+    try:
+        require_text_name(out, "write")
+    except VideoError as exc:
+        raise ExportError(str(exc)) from None
     n = int(source.num_frames)
     w, h = int(source.width), int(source.height)
     if store.height is not None and (store.height, store.width) != (h, w):
