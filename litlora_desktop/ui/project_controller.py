@@ -401,19 +401,23 @@ class ProjectController(QObject):
             then()
 
     # ================================================================== unsaved work
+    def _ask_save(self, when: str) -> QMessageBox.StandardButton:
+        """Save / Discard / Cancel for the unsaved work, one wording for opening and closing."""
+        name = self.project.name if self.project is not None else "this video's annotations"
+        return QMessageBox.question(
+            self._window,
+            "Unsaved changes",
+            f"Save the changes to {name}{when}?",
+            Btn.Save | Btn.Discard | Btn.Cancel,
+            Btn.Save,
+        )
+
     def ask_unsaved_then(self, action: Callable[[], None]) -> None:
         """Run ``action`` now, or after Save / Discard when there is unsaved work; not on Cancel."""
         if not self.needs_save():
             action()
             return
-        name = self.project.name if self.project is not None else "this video's annotations"
-        ans = QMessageBox.question(
-            self._window,
-            "Unsaved changes",
-            f"Save the changes to {name}?",
-            Btn.Save | Btn.Discard | Btn.Cancel,
-            Btn.Save,
-        )
+        ans = self._ask_save("")
         if ans == Btn.Save:
             self.save_project(then=action)
         elif ans == Btn.Discard:
@@ -444,14 +448,7 @@ class ProjectController(QObject):
         if self.close_ok or not self.needs_save():
             self._finish_project()
             return True
-        name = self.project.name if self.project is not None else "this video's annotations"
-        ans = QMessageBox.question(
-            self._window,
-            "Unsaved changes",
-            f"Save the changes to {name} before closing?",
-            Btn.Save | Btn.Discard | Btn.Cancel,
-            Btn.Save,
-        )
+        ans = self._ask_save(" before closing")
         if ans == Btn.Cancel:
             return False
         if ans == Btn.Discard:

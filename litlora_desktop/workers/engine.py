@@ -85,11 +85,8 @@ def load_any_model(spec: str, device: str | None, progress: Callable[[int, int],
         from litlora_desktop.core.sam2.models import choose_device, random_model, tiny_config
 
         choice = choose_device(device)
-        try:  # larger initial weights give visible (if meaningless) masks
-            config = tiny_config(64, init_std=0.2)
-        except TypeError:
-            config = tiny_config(64)
-        model = random_model(config, seed=0).to(choice.device)
+        # larger initial weights give visible (if meaningless) masks
+        model = random_model(tiny_config(64, init_std=0.2), seed=0).to(choice.device)
         return LoadedModel(model=model, source=TINY_RANDOM, device=choice)
     try:
         return load_model(spec, device=device, progress=progress)
