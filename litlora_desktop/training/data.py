@@ -47,20 +47,30 @@ def clip(
     split: str = "train",
     preset: str = "train",
     targets: int = 1,
+    reverse_share: float = 0.0,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """One clip's resized frames (T, S, S, 3) uint8 with target masks (T, S, S) bool, for up to
-    ``targets`` different objects visible enough on the first frame ([] when there is none)."""
+    ``targets`` different objects visible enough on the first frame ([] when there is none).
+
+    Half of the clips play backwards (SAM 2's time-reversal augmentation): annotators track from a
+    late frame towards the start as often as forwards, and shape-world motion is not symmetric in
+    time (objects leave and come back, occluders cross once), so a model trained only forwards
+    loses objects when it runs the other way.
+    """
     rng = np.random.default_rng([index, 7])
     h = int(rng.integers(180, 330))
     aspect = float(rng.uniform(0.65, 1.9))
     scene = ShapeScene(index, split=split, preset=preset, num_frames=num_frames, size=(h, int(h * aspect)))
-    first = scene.label_map(0)
+    order = list(range(num_frames))
+    if reverse_share and rng.random() < reverse_share:
+        order.reverse()
+    first = scene.label_map(order[0])
     ok = [oid for oid in scene.object_ids if float((first == oid).mean()) >= MIN_AREA]
     if not ok:
         return []
     chosen = [int(t) for t in rng.permutation(ok)[:targets]]
-    frames = np.stack([resize_frame(scene.frame(k), image_size) for k in range(num_frames)])
-    labels = [scene.label_map(k) for k in range(num_frames)]
+    frames = np.stack([resize_frame(scene.frame(k), image_size) for k in order])
+    labels = [scene.label_map(k) for k in order]
     out = []
     for target in chosen:
         masks = np.stack(
@@ -83,6 +93,7 @@ def make_batch(
     split: str = "train",
     preset: str = "train",
     targets: int = 1,
+    reverse_share: float = 0.0,
 ) -> tuple[Batch, int]:
     """Clips from seed ``start`` on (skipping seeds with no usable target); returns the next seed.
 
@@ -94,7 +105,7 @@ def make_batch(
     px, ms, seeds = [], [], []
     i = start
     while len(seeds) < batch_size:
-        for frames, masks in clip(i, image_size, num_frames, split, preset, targets)[
+        for frames, masks in clip(i, image_size, num_frames, split, preset, targets, reverse_share)[
             : batch_size - len(seeds)
         ]:
             px.append(torch.stack([norm(f) for f in frames]))

@@ -214,15 +214,17 @@ class _Prefetch:
     """Makes the next batch in a thread while the model trains on this one (OpenCV and most of
     NumPy release the GIL, so rendering overlaps the model's work)."""
 
-    def __init__(self, cursor: int, batch: int, size: int, frames: int, targets: int = 1) -> None:
+    def __init__(
+        self, cursor: int, batch: int, size: int, frames: int, targets: int = 1, reverse_share: float = 0.0
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._args = (batch, size, frames)
-        self._targets = targets
-        self._next = self._pool.submit(make_batch, cursor, *self._args, targets=targets)
+        self._kw = {"targets": targets, "reverse_share": reverse_share}
+        self._next = self._pool.submit(make_batch, cursor, *self._args, **self._kw)
 
     def next(self) -> tuple[Batch, int]:
         batch, cursor = self._next.result()
-        self._next = self._pool.submit(make_batch, cursor, *self._args, targets=self._targets)
+        self._next = self._pool.submit(make_batch, cursor, *self._args, **self._kw)
         return batch, cursor
 
 
@@ -266,6 +268,18 @@ def run(args: argparse.Namespace) -> int:
         make_batch(i * 1000, args.batch, size, args.frames, split="validation", preset="sample")[0]
         for i in range(args.val_batches)
     ]
+    val_back = [
+        make_batch(
+            i * 1000 + 500,
+            args.batch,
+            size,
+            args.frames,
+            split="validation",
+            preset="sample",
+            reverse_share=1.0,
+        )[0]
+        for i in range(args.val_batches)
+    ]
     t_start = time.monotonic() - spent
     last_ckpt = time.monotonic()
     window: list[dict[str, float]] = []
@@ -284,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
             ckpt,
         )
 
-    batches = _Prefetch(cursor, args.batch, size, args.frames, targets=2)
+    batches = _Prefetch(cursor, args.batch, size, args.frames, targets=2, reverse_share=args.reverse_share)
     images = _Prefetch(_IMAGE_SEEDS + image_cursor, args.image_batch, size, 1, targets=2)
     while step < args.steps and (time.monotonic() - t_start) < args.minutes * 60:
         progress = max(step / args.steps, (time.monotonic() - t_start) / (args.minutes * 60))
@@ -320,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
             window = []
         if step % args.val_every == 0 or step == args.steps:
             v = validate(model, val)
-            score = v["click_iou"] + v["box_iou"] + v["track_j"]
+            v["track_j_back"] = validate(model, val_back)["track_j"]
+            score = v["click_iou"] + v["box_iou"] + v["track_j"] + v["track_j_back"]
             say(f"val step {step} " + " ".join(f"{k} {x:.3f}" for k, x in v.items()))
             if score > best:
                 best = score
@@ -358,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     p.add_argument("--image-batch", type=int, default=24, help="frames per image step")
     p.add_argument("--image-share", type=float, default=0.6, help="share of steps that are image steps")
+    p.add_argument(
+        "--reverse-share",
+        type=float,
+        default=0.5,
+        help="share of video clips played backwards (SAM 2's time-reversal augmentation)",
+    )
     p.add_argument("--init", help="start from these weights (a save_pretrained folder)")
     p.add_argument(
         "--dice-first",

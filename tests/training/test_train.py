@@ -130,3 +130,16 @@ def test_the_image_embedding_is_held_near_the_positional_encodings_norm():
     forward(batch.pixels, {0: train.centre_clicks(batch.masks[:, 0].numpy() > 0.5)})
     emb = forward.image_embedding
     assert emb.shape[1] == 2 and emb.shape[-1] == model.config.mask_decoder_config.hidden_size
+
+
+def test_clips_play_backwards_when_asked_and_the_target_is_then_visible_on_the_last_frame():
+    """Time reversal: the same scene's frames in the opposite order, the target picked where the
+    reversed clip starts; forward clips are unchanged by the option's existence."""
+    from litlora_desktop.training.data import clip
+
+    fwd = clip(3, 64, 6)
+    assert np.array_equal(fwd[0][0], clip(3, 64, 6, reverse_share=0.0)[0][0])
+    back = clip(3, 64, 6, reverse_share=1.0)
+    assert back and back[0][1][0].any()  # visible where the reversed clip starts
+    assert np.array_equal(back[0][0], fwd[0][0][::-1])
+    assert not np.array_equal(back[0][0], fwd[0][0])
