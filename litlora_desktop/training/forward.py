@@ -79,6 +79,7 @@ class FrameOut:
     passes: list[DecoderOut] = field(default_factory=list)
     pred_logits: torch.Tensor | None = None  # (B, 1, h, w) the mask SAM2 kept (what the app shows)
     object_score_logits: torch.Tensor | None = None  # (B,)
+    single_mask: DecoderOut | None = None  # the unprompted pass again with mask token 0 alone
 
 
 @dataclass
@@ -118,12 +119,19 @@ class ClipForward:
         corrections_as_conditioning: bool = False,
         extra_first_prompts: list[Prompt] | None = None,
         refine: Any = None,
+        single_mask_on_tracked: bool = False,
     ) -> tuple[list[FrameOut], list[DecoderOut]]:
         """Forward a batch of clips; returns per-frame outputs and the decoder outputs of
         ``extra_first_prompts`` (other prompts tried on frame 0, decoder only: cheap extra signal).
 
         ``refine(extra_outputs) -> list[Prompt]``: more frame-0 prompts made from those outputs (e.g. a
         click at the largest error of the one-click mask), decoded after them and returned with them.
+
+        ``single_mask_on_tracked``: also decode every tracked frame with mask token 0 alone
+        (``FrameOut.single_mask``; it does not enter memory). Tracking reads tokens 1-3, so token 0
+        is otherwise never trained on unprompted frames, and that is the output LIT-LoRA's adapters
+        start from: on the first demo weights it gave IoU 0.01 there, and an adapter could not
+        climb from it in 60 epochs.
         """
         model = self.model
         b, t_len = pixels.shape[:2]
@@ -158,6 +166,8 @@ class ClipForward:
             else:
                 pix = self._attend(t, cur[-1], pos_last, cond, non_cond)
                 out = self._head(fo, pix, hi_res, cur[-1], None, init=False)
+                if single_mask_on_tracked:
+                    fo.single_mask = self._decode(pix, hi_res, None, multimask=False)[0]
                 fix = prompt if prompt is not None else (corrector(t, fo) if corrector else None)
                 from_prompt = False
                 while fix is not None:

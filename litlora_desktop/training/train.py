@@ -105,6 +105,7 @@ def train_step(
         corrector=corrector,
         corrections_as_conditioning=bool(rng.random() < 0.5),
         extra_first_prompts=extra,
+        single_mask_on_tracked=True,
     )
     present = batch.present
     losses, tracked_iou = [], []
@@ -116,6 +117,11 @@ def train_step(
             losses.append(loss)
             if fo.frame_index > 0 and i == 0:
                 tracked_iou.append(iou[present[:, fo.frame_index]])
+        if fo.single_mask is not None:
+            loss, _ = frame_loss(
+                fo.single_mask, batch.masks[:, fo.frame_index], present[:, fo.frame_index], *weights
+            )
+            losses.append(loss)
     for p in extra_out:
         loss, _ = frame_loss(p, batch.masks[:, 0], present[:, 0], *weights, best_only)
         losses.append(loss)
@@ -174,12 +180,15 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
     """Held-out figures: IoU of one centre click and of a box on frame 0, and J of tracking
     frames 1.. from a first-frame mask (model in eval mode, as the app runs it)."""
     model.eval()
-    click, box, track = [], [], []
+    click, box, track, single = [], [], [], []
     for batch in batches:
         masks0 = batch.masks[:, 0].numpy() > 0.5
         prompts = [centre_clicks(masks0), first_prompt(masks0, "box", np.random.default_rng(1))]
         frames, extra = ClipForward(model)(
-            batch.pixels, {0: Prompt(mask=batch.masks[:, 0])}, extra_first_prompts=prompts
+            batch.pixels,
+            {0: Prompt(mask=batch.masks[:, 0])},
+            extra_first_prompts=prompts,
+            single_mask_on_tracked=True,
         )
         for store, out in zip((click, box), extra, strict=True):
             store += _iou(
@@ -188,10 +197,12 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> dict[str, float]:
             ).tolist()
         for fo in frames[1:]:
             track += _iou(fo.pred_logits, batch.masks[:, fo.frame_index]).tolist()
+            single += _iou(fo.single_mask.multimask_logits[:, :1], batch.masks[:, fo.frame_index]).tolist()
     return {
         "click_iou": float(np.median(click)),
         "box_iou": float(np.median(box)),
         "track_j": float(np.mean(track)),
+        "token0_j": float(np.mean(single)),  # what LIT-LoRA's adapters start from
     }
 
 

@@ -143,3 +143,28 @@ def test_clips_play_backwards_when_asked_and_the_target_is_then_visible_on_the_l
     assert back and back[0][1][0].any()  # visible where the reversed clip starts
     assert np.array_equal(back[0][0], fwd[0][0][::-1])
     assert not np.array_equal(back[0][0], fwd[0][0])
+
+
+def test_tracked_frames_also_train_mask_token_0_which_lit_loras_adapters_start_from(monkeypatch):
+    """Tracking reads tokens 1-3; the single-mask pass is extra, per tracked frame, outside memory,
+    and a training step's loss includes it."""
+    from litlora_desktop.training.forward import ClipForward, Prompt
+
+    model = random_model(tiny_config(64, init_std=0.2), seed=0)
+    batch, _ = make_batch(0, 2, 64, 3)
+    plain, _ = ClipForward(model)(batch.pixels, {0: Prompt(mask=batch.masks[:, 0])})
+    frames, _ = ClipForward(model)(
+        batch.pixels, {0: Prompt(mask=batch.masks[:, 0])}, single_mask_on_tracked=True
+    )
+    assert frames[0].single_mask is None and all(f.single_mask is not None for f in frames[1:])
+    assert all(f.single_mask.multimask_logits.shape[1] == 1 for f in frames[1:])
+    for a, b in zip(plain, frames, strict=True):  # memory and the kept masks are untouched
+        assert torch.equal(a.pred_logits, b.pred_logits)
+    with torch.no_grad():
+        with_token0, _ = train.train_step(model, batch, np.random.default_rng(0))
+        call = ClipForward.__call__
+        monkeypatch.setattr(
+            ClipForward, "__call__", lambda s, *a, **k: call(s, *a, **(k | {"single_mask_on_tracked": False}))
+        )
+        without, _ = train.train_step(model, batch, np.random.default_rng(0))
+    assert float(with_token0) != pytest.approx(float(without), rel=1e-4)
