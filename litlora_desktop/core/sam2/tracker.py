@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,15 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
+
+
+MAX_COND_FRAMES = 4
+"""Conditioning frames a step attends to: the nearest in time (SAM2's ``max_cond_frames_in_attn``).
+
+Every prompted frame stays in memory, but a frame attends only to the nearest four, with the others
+read like ordinary memory when they fall inside the recent-frame window, exactly as Meta's predictor
+does with that setting. Without a limit each step attends to every prompted frame and its object
+pointer, and the cost of a frame grows with the number of corrections (README, "Tracking")."""
 
 
 class TrackerError(Exception):
@@ -70,7 +79,8 @@ class Tracker:
         memory_window: int | None = None,
         feature_cache_frames: int = 4,
         capture_budget_bytes: int = 512 * 2**20,
-        corrections_as_conditioning: bool = True,
+        corrections_as_conditioning: bool = False,
+        max_cond_frames: int = MAX_COND_FRAMES,
         model_lock: threading.RLock | None = None,
     ) -> None:
         self.model = model
@@ -87,6 +97,7 @@ class Tracker:
         self.memory_window = max(needed, memory_window or needed)
         self.feature_cache_frames = max(1, feature_cache_frames)
         self.corrections_as_conditioning = corrections_as_conditioning
+        self.max_cond_frames = max_cond_frames
         self.model_lock = model_lock or threading.RLock()
         self.captures = CaptureStore(capture_budget_bytes)
         self.current_frame = 0
@@ -376,7 +387,7 @@ class Tracker:
         self._recorder.arm(capture)
         t0 = time.perf_counter()
         try:
-            with torch.inference_mode(), self._autocast():
+            with torch.inference_mode(), self._autocast(), self._nearest_cond_frames(st, frame_index):
                 out = self.model(sess, frame_idx=frame_index, reverse=reverse)
             self._sync()
         finally:
@@ -387,6 +398,37 @@ class Tracker:
         score = float(out.object_score_logits.float().reshape(-1)[0])
         self._recorder.keep(low, score)
         return low, score
+
+    @contextmanager
+    def _nearest_cond_frames(self, st: ObjectState, frame_index: int) -> Iterator[None]:
+        """Show the step only the ``max_cond_frames`` conditioning frames nearest ``frame_index``.
+
+        transformers applies its ``max_cond_frame_num`` to memories but reads an object pointer from
+        every earlier conditioning frame; Meta's predictor limits both. So the step gets a
+        conditioning dict of the selected frames (chosen by the model's own rule), and the unselected
+        ones are lent to the non-conditioning dict, where the step reads them as recent memory when
+        they fall in its window (as Meta does). Everything is put back afterwards, with whatever the
+        step stored.
+        """
+        outs = st.outputs
+        cond = outs["cond_frame_outputs"]
+        if self.max_cond_frames < 1 or len(cond) <= self.max_cond_frames:
+            yield
+            return
+        selected, unselected = self.model._select_closest_cond_frames(frame_index, cond, self.max_cond_frames)
+        non_cond = outs["non_cond_frame_outputs"]
+        lent = {f: o for f, o in unselected.items() if f not in non_cond}
+        shown = dict(selected)
+        outs["cond_frame_outputs"] = shown
+        non_cond.update(lent)
+        try:
+            yield
+        finally:
+            for f, o in lent.items():
+                if non_cond.get(f) is o:
+                    del non_cond[f]
+            cond.update({f: o for f, o in shown.items() if cond.get(f) is not o})
+            outs["cond_frame_outputs"] = cond
 
     def _apply_prompt(self, st: ObjectState, frame_index: int, fp: FramePrompts) -> ObjectMask:
         self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}

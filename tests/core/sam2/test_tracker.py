@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from litlora_desktop.core.sam2.prompts import Box, Click
 from litlora_desktop.core.sam2.tracker import Tracker, TrackerError
@@ -168,3 +169,58 @@ def test_correcting_a_tracked_frame_twice_equals_correcting_it_once(tiny_model, 
     twice = run([[Click(20, 16)], [Click(30, 20, positive=False)]])
     for x, y in zip(once, twice, strict=True):
         assert np.array_equal(x.mask, y.mask) and x.score == y.score
+
+
+def _box_mask(h: int, w: int, t: int) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[8 + t % 6 : 22 + t % 6, 6 + 2 * t % (w - 20) : 20 + 2 * t % (w - 20)] = True
+    return m
+
+
+@pytest.mark.parametrize("as_cond", [False, True], ids=["meta-default", "corrections-as-cond"])
+def test_a_correction_on_a_tracked_frame_is_conditioning_memory_only_when_asked(tiny_model, clip, as_cond):
+    """Meta's predictor keeps a correction of a tracked frame as ordinary (recent) memory unless
+    ``add_all_frames_to_correct_as_cond``; the tracker's setting is that flag, off by default."""
+    tr = Tracker(tiny_model, clip, corrections_as_conditioning=as_cond)
+    assert Tracker(tiny_model, clip).corrections_as_conditioning is False
+    a = tr.add_object()
+    tr.add_clicks(a, 0, [Click(12, 14)])
+    tr.track(1)
+    tr.track(2)
+    tr.add_clicks(a, 2, [Click(16, 15)])
+    outs = tr._state(a).outputs
+    assert (2 in outs["cond_frame_outputs"]) is as_cond
+    assert (2 in outs["non_cond_frame_outputs"]) is not as_cond
+    assert 0 in outs["cond_frame_outputs"]  # a first prompt is conditioning either way
+    tr.close()
+
+
+def test_a_step_attends_only_to_the_nearest_conditioning_frames_memories_and_pointers(tiny_model):
+    """With a limit of 2, prompts far back (outside the memory window) are not read at all, object
+    pointers included: the memory-conditioned features are those of a tracker that never had them.
+    transformers' own ``max_cond_frame_num`` limits memories but still reads every earlier pointer."""
+    frames = moving_squares(30)
+    h, w = frames.shape[1:3]
+
+    def run(prompted: list[int], limit: int) -> list[torch.Tensor]:
+        with Tracker(tiny_model, ClipSource(frames), max_cond_frames=limit) as tr:
+            a = tr.add_object()
+            for f in prompted:
+                tr.add_mask(a, f, _box_mask(h, w, f))
+            assert sorted(tr._state(a).outputs["cond_frame_outputs"]) == prompted
+            feats = []
+            for f in range(23, 27):
+                tr.track(f)
+                feats.append(tr.capture(a, f).image_embeddings.clone())
+            assert sorted(tr._state(a).outputs["cond_frame_outputs"]) == prompted  # all kept
+            return feats
+
+    limited = run([0, 2, 4, 20, 22], limit=2)
+    never = run([20, 22], limit=0)
+    unlimited = run([0, 2, 4, 20, 22], limit=0)
+    scale = max(float(x.abs().max()) for x in never)
+    # equal up to summation order (the nearest frames come first in the selection, as in Meta's)
+    same = max(float((a - b).abs().max()) for a, b in zip(limited, never, strict=True))
+    assert same < 1e-6 * scale, same
+    far_read = max(float((a - b).abs().max()) for a, b in zip(limited, unlimited, strict=True))
+    assert far_read > 1e-4 * scale, far_read
