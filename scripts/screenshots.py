@@ -114,7 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  saved {path}", flush=True)
 
     def idle() -> bool:
-        return s.engine.pending() == 0 and s.image is not None and s.image[0] == s.current
+        # the overlay is composed off the GUI thread: wait until it is the one drawn
+        return (
+            s.engine.pending() == 0
+            and s.image is not None
+            and s.image[0] == s.current
+            and not w.canvas.overlay_pending
+        )
 
     def correct(frame: int) -> None:
         s.set_user_mask(s.selected, frame, scene.mask(target, frame), "Brush")
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add(
         "compare (C)",
         lambda: w.actions_by_id["lora.compare"].setChecked(True),
-        lambda: w.canvas.comparing or (w.presenter.render_now() or False),
+        lambda: not w.canvas.overlay_pending and (w.canvas.comparing or (w.presenter.render_now() or False)),
     )
     d.add("screenshot: compare", lambda: shot("compare"))
     d.add("compare off", lambda: w.actions_by_id["lora.compare"].setChecked(False))

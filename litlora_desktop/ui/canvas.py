@@ -28,6 +28,8 @@ from litlora_desktop.core.sam2.prompts import Click
 from litlora_desktop.ui.canvas_layers import (
     CandidateView,
     CompareView,
+    MaskLike,
+    ShownMask,
     compose_overlay,
     mask_path,
     paint_candidates,
@@ -36,6 +38,7 @@ from litlora_desktop.ui.canvas_layers import (
     rgb_to_qimage,
 )
 from litlora_desktop.ui.training_overlay import TrainingOverlay
+from litlora_desktop.workers.latest import LatestJob
 
 TOOLS = ("points", "brush", "eraser")
 HIT_RADIUS = 9
@@ -60,8 +63,15 @@ class Canvas(QWidget):
         self.setAcceptDrops(False)  # the main window takes drops
         self._image: QImage | None = None
         self._img_size: tuple[int, int] | None = None  # (w, h)
-        self._masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]] = []
+        self._masks: list[ShownMask] = []
         self._overlay: QImage | None = None
+        self._overlay_of: tuple | None = None  # what the overlay drawn (or being composed) shows
+        # composing an overlay decodes and scans every mask at the video's size: never on this thread
+        self._overlay_job = LatestJob("overlay", self)
+        self._overlay_job.done.connect(self._on_overlay)
+        self._compare_job = LatestJob("compare", self)
+        self._compare_job.done.connect(self._on_compare)
+        self._awaiting: set[str] = set()  # "overlay", "compare": asked for and not yet delivered
         self._points: list[Click] = []
         self._box: tuple[float, float, float, float] | None = None
         self._point_color = QColor(255, 255, 255)
@@ -100,7 +110,12 @@ class Canvas(QWidget):
             self._apply_fit()
         self.update()
 
-    def set_masks(self, masks: list[tuple[int, tuple[int, int, int], np.ndarray, bool]]) -> None:
+    def set_masks(self, masks: list[ShownMask]) -> None:
+        """The shown frame's masks (arrays or records); the overlay follows when it is composed.
+
+        Until it arrives the previous overlay stays on screen, as the previous frame's image does
+        until the frame loader delivers the new one: stepping never flashes an empty frame.
+        """
         self._masks = list(masks)
         self._rebuild_overlay()
 
@@ -118,23 +133,35 @@ class Canvas(QWidget):
 
     def set_compare(
         self,
-        left: np.ndarray | None,
-        right: np.ndarray | None,
+        left: MaskLike | None,
+        right: MaskLike | None,
         color: tuple[int, int, int],
         left_text: str,
         right_text: str,
     ) -> None:
-        """Split view: ``left`` (SAM2) on the left half, ``right`` (a candidate) on the right half."""
+        """Split view: ``left`` (SAM2) on the left half, ``right`` (a candidate) on the right half.
 
-        def img(m: np.ndarray | None) -> QImage | None:
-            return (
-                None if m is None else compose_overlay([(0, color, m, True)], max(self.opacity, 0.45), False)
-            )
+        The two mask images are composed off the GUI thread (see ``set_masks``); the split shows once
+        they are ready.
+        """
+        opacity = max(self.opacity, 0.45)
 
-        self._compare = (img(left), img(right), left_text, right_text)
-        self.update()
+        def img(m: MaskLike | None) -> QImage | None:
+            return None if m is None else compose_overlay([(0, color, m, True)], opacity, False)
+
+        self._compare_job.request(lambda: (img(left), img(right), left_text, right_text))
+        self._awaiting.add("compare")
+
+    def _on_compare(self, generation: int, compare: CompareView | None) -> None:
+        if generation == self._compare_job.generation:
+            self._awaiting.discard("compare")
+            if compare is not None:
+                self._compare = compare
+                self.update()
 
     def clear_compare(self) -> None:
+        self._compare_job.cancel()
+        self._awaiting.discard("compare")
         if self._compare is not None:
             self._compare = None
             self.update()
@@ -142,6 +169,11 @@ class Canvas(QWidget):
     @property
     def comparing(self) -> bool:
         return self._compare is not None
+
+    @property
+    def overlay_pending(self) -> bool:
+        """An overlay or compare split asked for has not arrived yet: what is drawn is about to change."""
+        return bool(self._awaiting)
 
     def set_display(
         self, opacity: float | None = None, outline_only: bool | None = None, visible: bool | None = None
@@ -169,10 +201,44 @@ class Canvas(QWidget):
             self.update()
 
     def _rebuild_overlay(self) -> None:
-        self._overlay = (
-            compose_overlay(self._masks, self.opacity, self.outline_only) if self.masks_visible else None
+        if not self.masks_visible or not self._masks:
+            self._overlay_job.cancel()
+            self._awaiting.discard("overlay")
+            self._overlay, self._overlay_of = None, None
+            self.update()
+            return
+        masks, opacity, outline_only = self._masks, self.opacity, self.outline_only
+        if self._same_overlay(masks, opacity, outline_only):
+            return  # a re-render with the same records (a click in flight, a new candidate): nothing to do
+        self._overlay_of = (masks, opacity, outline_only)
+        self._overlay_job.request(lambda: compose_overlay(masks, opacity, outline_only))
+        self._awaiting.add("overlay")
+
+    def _same_overlay(self, masks: list[ShownMask], opacity: float, outline_only: bool) -> bool:
+        """The overlay drawn or on its way already shows these masks (records are immutable, so the
+        same record objects mean the same pixels; an array might have been changed in place)."""
+        if self._overlay_of is None:
+            return False
+        old, old_opacity, old_outline = self._overlay_of
+        return (
+            old_opacity == opacity
+            and old_outline == outline_only
+            and len(old) == len(masks)
+            and all(
+                a[0] == b[0]
+                and a[1] == b[1]
+                and a[2] is b[2]
+                and a[3] == b[3]
+                and not isinstance(b[2], np.ndarray)
+                for a, b in zip(old, masks, strict=True)
+            )
         )
-        self.update()
+
+    def _on_overlay(self, generation: int, overlay: QImage | None) -> None:
+        if generation == self._overlay_job.generation:
+            self._awaiting.discard("overlay")
+            self._overlay = overlay
+            self.update()
 
     # ------------------------------------------------------------------ view transform
     @property

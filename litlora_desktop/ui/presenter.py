@@ -93,7 +93,7 @@ class SessionPresenter(QObject):
         """Give the canvas and the candidates panel what the session says about the shown frame."""
         self._render_timer.stop()
         s, canvas = self._session, self._canvas
-        canvas.set_masks(s.visible_masks())
+        canvas.set_masks(s.visible_records())  # decoded where the overlay is composed, off this thread
         color = (255, 255, 255)
         if s.store is not None and s.selected:
             color = s.store.object(s.selected).color
@@ -115,7 +115,7 @@ class SessionPresenter(QObject):
         )
         compare = self._actions["lora.compare"].isChecked() and bool(cands)
         if compare:
-            sam = s.store.get_mask(s.current, s.selected) if s.store is not None else None
+            sam = s.store.get_record(s.current, s.selected) if s.store is not None else None
             top = cands[0]
             canvas.set_compare(sam, top.mask, color, "SAM2", f"LoRA {top.adapter} · {top.confidence:.0%}")
         else:

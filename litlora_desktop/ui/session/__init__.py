@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.core.sam2.models import LoadedModel
 from litlora_desktop.core.video.sources import FrameSource
@@ -324,6 +325,12 @@ class AnnotationSession(QObject):
     ) -> list[tuple[int, tuple[int, int, int], np.ndarray, bool]]:
         """[(object id, colour, mask, selected)] of the shown frame, hidden objects left out."""
         return self.objects.visible_masks(self.current if frame is None else frame)
+
+    def visible_records(
+        self, frame: int | None = None
+    ) -> list[tuple[int, tuple[int, int, int], MaskRecord, bool]]:
+        """As :meth:`visible_masks`, not decoded (for the canvas, which decodes off the GUI thread)."""
+        return self.objects.visible_records(self.current if frame is None else frame)
 
     # ================================================================== edits (the Editor's)
     def _can_prompt(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore
 
 
@@ -100,6 +101,12 @@ class ObjectList(QObject):
 
     def visible_masks(self, frame: int) -> list[tuple[int, tuple[int, int, int], np.ndarray, bool]]:
         """[(object id, colour, mask, selected)] on ``frame``, hidden objects left out."""
+        return [(oid, color, rec.decode(), sel) for oid, color, rec, sel in self.visible_records(frame)]
+
+    def visible_records(self, frame: int) -> list[tuple[int, tuple[int, int, int], MaskRecord, bool]]:
+        """As :meth:`visible_masks` but with the records, not decoded: the canvas decodes them off the
+        GUI thread (a 4K mask takes tens of milliseconds), and a record is immutable, so sharing it
+        with that thread is safe."""
         if self._store is None:
             return []
         recs = self._store.records_for_frame(frame)
@@ -108,7 +115,7 @@ class ObjectList(QObject):
             rec = recs.get(info.id)
             if rec is None or info.hidden:
                 continue
-            out.append((info.id, info.color, rec.decode(), info.id == self.selected))
+            out.append((info.id, info.color, rec, info.id == self.selected))
         return out
 
     def settle(self) -> None:
