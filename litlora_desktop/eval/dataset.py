@@ -14,7 +14,8 @@ Ground truth is read lazily, one frame at a time: an SA-V video at 1080p with ma
 fit in memory as boolean masks. OpenCV expands palette PNGs to colours, so the file's own palette
 (its PLTE chunk) maps the colours back to label indices; no imaging library beyond OpenCV is needed.
 Label 255 is "void" in VOS datasets and is never an object, except in black-and-white (0/255) masks
-as many tools write them: a sequence whose PNGs hold only 0 and 255 is one object, 255.
+as many tools write them: a sequence whose PNGs hold only 0 and 255 is one object, 255. Otherwise void
+is exposed per frame (``EvalSequence.frame_truth``) so that scoring and the annotator can ignore it.
 """
 
 from __future__ import annotations
@@ -156,7 +157,23 @@ class EvalSequence:
         """Boolean masks of the objects with ground truth on a frame ({} when it is not annotated).
 
         ``shape`` (H, W) is checked: an annotation at another resolution than the frames is an error,
-        not something to resize silently.
+        not something to resize silently. Void pixels are False here; ``frame_truth`` says where they are.
+        """
+        return self.frame_truth(frame, shape)[0]
+
+    def void_mask(self, frame: int, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """Where a frame's ground truth is void (label 255), or None when it has no void pixel."""
+        return self.frame_truth(frame, shape)[1]
+
+    def frame_truth(
+        self, frame: int, shape: tuple[int, int] | None = None
+    ) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+        """The objects' masks on a frame and its void mask, from one read of the PNG.
+
+        Void (label 255 in a palette PNG, as VOST marks what nobody can label) belongs to no object and
+        must be neither rewarded nor punished: scores and the simulated annotator ignore it. The void
+        mask is None when there is none: a frame without ground truth, a frame without 255, black and
+        white masks (where 255 is the object) and one-folder-per-object layouts (SA-V has no void).
         """
         out: dict[int, np.ndarray] = {}
         if self.per_object is not None:
@@ -164,14 +181,17 @@ class EvalSequence:
                 p = files.get(frame)
                 if p is not None:
                     out[oid] = self._checked(read_label_png(p), p, shape) > 0
-            return out
+            return out, None
         p = self.label_files.get(frame)
         if p is None:
-            return out
+            return out, None
         labels = self._checked(read_label_png(p), p, shape)
         for oid in self.object_ids():
             out[oid] = labels == (VOID_LABEL if self._white else oid)
-        return out
+        if self._white:
+            return out, None
+        void = labels == VOID_LABEL
+        return out, (void if void.any() else None)
 
     @staticmethod
     def _checked(labels: np.ndarray, path: Path, shape: tuple[int, int] | None) -> np.ndarray:

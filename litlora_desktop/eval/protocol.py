@@ -11,9 +11,12 @@ tracked frame by frame. On every later frame with ground truth, a mask whose IoU
    below τ is what the user would reject: the frame is then corrected as without LIT-LoRA.
 2. Otherwise the annotator corrects (``annotator.correct_frame``): up to 3 clicks into the tracker,
    then the full ground-truth mask if still below τ. One correction per frame, however many clicks.
-   With LIT-LoRA on, the corrected mask (the click result, or the ground truth) becomes a training
-   sample of the *pre-correction* tracked pass and the object's adapters are trained on it right away
-   (blocking, timed), before the next frame is tracked.
+   With LIT-LoRA on, the frame's full ground truth (``train_target="gt"``, as the authors' runs) or
+   the mask the annotator ended with (``"final"``: the click result, or the ground truth) becomes a
+   training sample of the *pre-correction* tracked pass and the object's adapters are trained on it
+   right away (blocking, timed), before the next frame is tracked. The correction enters SAM2's
+   memory as Meta's predictor keeps it by default: recent memory, not a conditioning frame
+   (``corrections_as_cond`` turns on ``add_all_frames_to_correct_as_cond``).
 
 J and F are scored on the masks the annotator ends with on every scored frame (tracked, accepted or
 corrected), excluding the initialising frame; frames without ground truth (SA-V annotates every 4th
@@ -44,10 +47,11 @@ from litlora_desktop.eval.dataset import EvalSequence
 from litlora_desktop.eval.metrics import DEFAULT_BOUND_TH, f_measure, jaccard
 from litlora_desktop.eval.results import ObjectResult, SequenceResult
 
-__all__ = ["BASELINE", "SELECT_MODES", "EvalError", "Protocol", "evaluate_sequence"]
+__all__ = ["BASELINE", "SELECT_MODES", "TRAIN_TARGETS", "EvalError", "Protocol", "evaluate_sequence"]
 
 BASELINE = "sam2"
 SELECT_MODES = ("oracle", "confidence")
+TRAIN_TARGETS = ("gt", "final")
 
 
 class EvalError(Exception):
@@ -64,6 +68,8 @@ class Protocol:
     select: str = "oracle"
     min_confidence: float = 0.0  # confidence mode: no candidate below this confidence
     bound_th: float = DEFAULT_BOUND_TH
+    corrections_as_cond: bool = False  # Meta's add_all_frames_to_correct_as_cond (off in the authors' runs)
+    train_target: str = "gt"  # what LIT-LoRA learns from a correction: "gt" (the authors) or "final"
 
     def __post_init__(self) -> None:
         if not 0 < self.tau <= 1:
@@ -72,6 +78,8 @@ class Protocol:
             raise ValueError("max_clicks must be >= 0")
         if self.select not in SELECT_MODES:
             raise ValueError(f"select must be one of {', '.join(SELECT_MODES)}")
+        if self.train_target not in TRAIN_TARGETS:
+            raise ValueError(f"train_target must be one of {', '.join(TRAIN_TARGETS)}")
 
     @property
     def name(self) -> str:
@@ -79,16 +87,18 @@ class Protocol:
         return f"litlora-{self.select}" if self.lora else BASELINE
 
 
-def _choose_candidate(cands: list[Any], gt: np.ndarray, protocol: Protocol) -> tuple[Any, float] | None:
+def _choose_candidate(
+    cands: list[Any], gt: np.ndarray, protocol: Protocol, void: np.ndarray | None = None
+) -> tuple[Any, float] | None:
     if not cands:
         return None
     if protocol.select == "oracle":
-        scored = [(c, jaccard(c.mask, gt)) for c in cands]
+        scored = [(c, jaccard(c.mask, gt, void)) for c in cands]
         return max(scored, key=lambda t: t[1])
     top = cands[0]  # sorted by confidence
     if top.confidence < protocol.min_confidence:
         return None
-    return top, jaccard(top.mask, gt)
+    return top, jaccard(top.mask, gt, void)
 
 
 def evaluate_sequence(
@@ -114,23 +124,29 @@ def evaluate_sequence(
             f"'{seq.image_dir}' has {source.num_frames} readable frames, expected {seq.num_frames}."
         )
     shape = (source.height, source.width)
-    tracker = Tracker(model, source, autocast_dtype=autocast_dtype, capture_budget_bytes=256 * 2**20)
+    tracker = Tracker(
+        model,
+        source,
+        autocast_dtype=autocast_dtype,
+        capture_budget_bytes=256 * 2**20,
+        corrections_as_conditioning=protocol.corrections_as_cond,
+    )
     engine = LitLoRA(tracker, lora_settings or LoraSettings()) if protocol.lora else None
     results: dict[int, ObjectResult] = {}
     try:
         for f in range(source.num_frames):
-            gts = seq.ground_truth(f, shape)
+            gts, void = seq.frame_truth(f, shape)  # void (255) is ignored by scores and the annotator
             for oid, res in results.items():
                 om = tracker.track(f, object_ids=[oid]).masks[oid]
                 gt = gts.get(oid)
                 if gt is None:
                     continue  # tracked, but nothing to compare with
-                res.jt_sum += jaccard(om.mask, gt)
-                res.ft_sum += f_measure(om.mask, gt, protocol.bound_th)
-                final = _handle_frame(tracker, engine, protocol, res, f, om.mask, gt)
+                res.jt_sum += jaccard(om.mask, gt, void)
+                res.ft_sum += f_measure(om.mask, gt, protocol.bound_th, void)
+                final = _handle_frame(tracker, engine, protocol, res, f, om.mask, gt, void)
                 res.frames += 1
-                res.j_sum += jaccard(final, gt)
-                res.f_sum += f_measure(final, gt, protocol.bound_th)
+                res.j_sum += jaccard(final, gt, void)
+                res.f_sum += f_measure(final, gt, protocol.bound_th, void)
             for oid, gt in gts.items():
                 if oid not in results and gt.any():
                     tracker.add_object(oid)
@@ -163,16 +179,17 @@ def _handle_frame(
     frame: int,
     pred: np.ndarray,
     gt: np.ndarray,
+    void: np.ndarray | None = None,
 ) -> np.ndarray:
     """One object on one tracked frame: pass, accept a candidate, or correct. Returns the final mask."""
-    if jaccard(pred, gt) >= protocol.tau:
+    if jaccard(pred, gt, void) >= protocol.tau:
         return pred
     oid = res.object_id
     if engine is not None:
         cands = engine.candidates(oid, frame)
         if cands:
             res.offered += 1
-        chosen = _choose_candidate(cands, gt, protocol)
+        chosen = _choose_candidate(cands, gt, protocol, void)
         if chosen is not None and chosen[1] >= protocol.tau:
             engine.accept(chosen[0])
             res.acceptances += 1
@@ -184,13 +201,14 @@ def _handle_frame(
         lambda click: tracker.add_clicks(oid, frame, [click]).mask,
         tau=protocol.tau,
         max_clicks=protocol.max_clicks,
+        void=void,
     )
     res.corrections += 1
     res.clicks += corr.num_clicks
     res.corrected_frames.append(frame)
     if engine is not None:
         # the sample pairs the frame's unprompted tracking pass with the mask the user ended with
-        engine.add_correction(oid, frame, corr.mask)
+        engine.add_correction(oid, frame, corr.target)  # void pixels go in as 255: ignored
     if corr.used_ground_truth:
         res.full_masks += 1
         tracker.add_mask(oid, frame, corr.mask)

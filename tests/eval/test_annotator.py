@@ -107,3 +107,73 @@ def test_a_frame_already_good_enough_needs_no_click():
 
     corr = correct_frame(gt, gt, fail, tau=0.5)
     assert corr.num_clicks == 0 and not corr.used_ground_truth
+
+
+# ------------------------------------------------------------------ void (label 255): nobody's error
+
+
+def test_a_click_never_lands_in_void_and_keeps_away_from_it():
+    gt = rect(blank(), 10, 10, 21, 21)  # missed; its centre (20, 20) is void
+    void = rect(blank(), 15, 15, 11, 11)
+    c = next_click(blank(), gt, void)
+    assert c is not None and c.positive and gt[int(c.y), int(c.x)] and not void[int(c.y), int(c.x)]
+    assert next_click(blank(), gt) == Click(20.0, 20.0, True)  # without void: the centre
+    # the void hole is a boundary like the frame's edge: the click sits in the middle of the 5-px ring
+    assert min(int(c.x) - 10, 30 - int(c.x), int(c.y) - 10, 30 - int(c.y)) == 2
+
+
+def test_an_error_inside_void_is_no_error():
+    gt = rect(blank(), 5, 5, 6, 6)  # a small miss...
+    pred = rect(blank(), 30, 30, 20, 40)  # ...and a big false positive, all of it void
+    void = rect(blank(), 28, 28, 25, 45)
+    c = next_click(pred, gt, void)
+    assert c is not None and c.positive and gt[int(c.y), int(c.x)]  # the small miss is what is left
+    assert not next_click(pred, gt).positive  # without void the big false positive wins
+    assert next_click(pred | gt, gt, void) is None  # nothing wrong outside void
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_clicks_never_land_in_void_on_random_masks(seed):
+    rng = np.random.default_rng(seed)
+    gt = cv2.blur(rng.random((60, 80)), (9, 9)) > 0.5
+    pred = cv2.blur(rng.random((60, 80)), (9, 9)) > 0.5
+    void = cv2.blur(rng.random((60, 80)), (7, 7)) > 0.55
+    c = next_click(pred, gt, void)
+    if c is not None:
+        x, y = int(c.x), int(c.y)
+        assert not void[y, x] and gt[y, x] == c.positive and pred[y, x] != c.positive
+    else:
+        assert not ((pred ^ gt) & ~void).any()
+
+
+def test_the_tau_test_ignores_void():
+    gt = rect(blank(), 10, 10, 10, 10)  # 100 px
+    void = rect(blank(), 10, 20, 20, 40)  # 800 px beside it
+    pred = gt | void  # IoU 100/900 counting void, 1.0 without
+
+    def fail(click: Click) -> np.ndarray:
+        raise AssertionError("no click expected")
+
+    corr = correct_frame(pred, gt, fail, tau=0.5, void=void)
+    assert corr.num_clicks == 0 and not corr.used_ground_truth and corr.iou == 1.0
+    calls = []
+    corr = correct_frame(pred, gt, lambda c: calls.append(c) or pred, tau=0.5, max_clicks=1)
+    assert len(calls) == 1 and calls[0].positive is False and corr.used_ground_truth  # void counted: fails
+
+
+def test_the_correction_marks_void_as_ignore_for_lora():
+    gt = rect(blank(), 10, 10, 20, 20)
+    void = rect(blank(), 0, 0, 12, 12)  # overlaps the object's top-left corner
+
+    def useless(click: Click) -> np.ndarray:
+        return blank()
+
+    corr = correct_frame(blank(), gt, useless, tau=0.5, void=void)
+    assert corr.used_ground_truth and np.array_equal(corr.mask, gt)
+    t = corr.target
+    assert t.dtype == np.uint8 and t.shape == gt.shape
+    assert (t[void] == 255).all() and (t[~void] == gt[~void]).all()
+    # no void: the mask itself, as before
+    plain = correct_frame(blank(), gt, useless, tau=0.5)
+    assert plain.target is plain.mask
+    assert correct_frame(blank(), gt, useless, tau=0.5, void=blank()).target.dtype == bool

@@ -81,3 +81,53 @@ def test_clear_errors(tmp_path):
     (tmp_path / "Annotations" / "basic-0" / "00099.png").write_bytes(b"")
     with pytest.raises(DatasetError, match="matches no frame"):
         open_dataset(tmp_path)
+
+
+def _vost_like(root, labels_per_frame) -> None:
+    """A sequence 'cut' in the DAVIS layout whose palette PNGs may hold void (255), as VOST's do."""
+    (root / "JPEGImages" / "cut").mkdir(parents=True)
+    (root / "Annotations" / "cut").mkdir(parents=True)
+    for f, labels in enumerate(labels_per_frame):
+        cv2.imwrite(
+            str(root / "JPEGImages" / "cut" / f"{f:05d}.jpg"), np.full((*labels.shape, 3), 90, np.uint8)
+        )
+        png = encode_indexed_png(labels, voc_palette())
+        (root / "Annotations" / "cut" / f"{f:05d}.png").write_bytes(png)
+
+
+def test_void_is_exposed_per_frame_and_belongs_to_no_object(tmp_path):
+    first = np.zeros((12, 16), np.uint8)
+    first[2:6, 2:6] = 1
+    first[7:10, 9:14] = 2
+    second = first.copy()
+    second[1:7, 1:7] = np.where(second[1:7, 1:7] == 1, 1, 255)  # void around object 1
+    second[4, 4] = 255  # and a void pixel inside it
+    _vost_like(tmp_path, [first, second])
+    (seq,) = open_dataset(tmp_path)
+    assert seq.object_ids() == [1, 2]  # 255 is no object
+    masks, void = seq.frame_truth(0, (12, 16))
+    assert void is None and np.array_equal(masks[1], first == 1)  # no 255 on that frame
+    masks, void = seq.frame_truth(1, (12, 16))
+    assert void is not None and void.dtype == bool and np.array_equal(void, second == 255)
+    assert void.sum() == 6 * 6 - 4 * 4 + 1
+    assert np.array_equal(masks[1], second == 1) and not (masks[1] & void).any() and not masks[1][4, 4]
+    assert np.array_equal(seq.void_mask(1), void) and seq.void_mask(0) is None
+    assert all(np.array_equal(seq.ground_truth(1)[k], masks[k]) for k in (1, 2))
+
+
+def test_void_is_none_where_255_is_the_object_or_there_is_no_ground_truth(tmp_path):
+    write_synthetic_dataset(
+        tmp_path, ["split"], num_frames=5, size=(40, 48), per_object=True, annotate_every=4
+    )  # one folder of 0/255 PNGs per object: 255 is the object
+    (seq,) = open_dataset(tmp_path)
+    assert seq.frame_truth(4, (40, 48))[1] is None and seq.frame_truth(2, (40, 48)) == ({}, None)
+    bw = tmp_path / "bw"
+    (bw / "JPEGImages" / "s").mkdir(parents=True)
+    (bw / "Annotations" / "s").mkdir(parents=True)
+    m = np.zeros((8, 8), np.uint8)
+    m[2:5, 2:5] = 255  # black and white: one object, 255
+    cv2.imwrite(str(bw / "JPEGImages" / "s" / "0.jpg"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(bw / "Annotations" / "s" / "0.png"), m)
+    (s,) = open_dataset(bw)
+    masks, void = s.frame_truth(0)
+    assert void is None and masks[1].sum() == 9
