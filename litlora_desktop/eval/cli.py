@@ -60,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--clicks", type=int, default=3, help="clicks per correction before the full mask (default 3)"
     )
     p.add_argument(
+        "--corrections-as-cond",
+        action="store_true",
+        help="keep every corrected frame as SAM2 conditioning memory (Meta's add_all_frames_to_correct_as_cond; "
+        "off in the paper's protocol)",
+    )
+    p.add_argument(
+        "--train-target",
+        choices=("gt", "final"),
+        default="gt",
+        help="what LIT-LoRA learns from a correction: the frame's ground truth (the authors' runs) or the mask "
+        "the annotator ended with (default gt)",
+    )
+    p.add_argument(
         "--min-confidence", type=float, default=0.0, help="confidence mode: ignore candidates below it"
     )
     p.add_argument(
@@ -148,8 +161,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         protocols = []
+        memory = {"corrections_as_cond": args.corrections_as_cond}
         if args.lora in ("off", "both"):
-            protocols.append(Protocol(tau=args.tau, max_clicks=args.clicks))
+            protocols.append(Protocol(tau=args.tau, max_clicks=args.clicks, **memory))
         if args.lora in ("on", "both"):
             for sel in dict.fromkeys(args.select):
                 protocols.append(
@@ -159,6 +173,8 @@ def _run(args: argparse.Namespace) -> int:
                         lora=True,
                         select=sel,
                         min_confidence=args.min_confidence if sel == "confidence" else 0.0,
+                        train_target=args.train_target,
+                        **memory,
                     )
                 )
         lora = lora_settings_for(
@@ -201,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     if failures and not new and len(load_errors) == len(failures):
         return _error(str(load_errors[0].error))
 
-    baseline = Protocol(tau=args.tau, max_clicks=args.clicks)
+    baseline = Protocol(tau=args.tau, max_clicks=args.clicks, **memory)
     if all(p.lora for p in protocols):  # compare with a baseline stored by an earlier --lora off run
         try:
             done += plan(sequences, [baseline], out, args.model, lora)[1]

@@ -91,7 +91,7 @@ def test_confidence_takes_the_top_candidate_and_corrects_when_it_fails():
         Protocol(lora=True, select="confidence"), np.zeros_like(GT), cands=[poor, good], click_masks=[GT]
     )
     assert ("accept", 0.2) not in events and res.acceptances == 0 and res.offered == 1
-    # one click fixes it; the click result is the training sample; training follows
+    # one click fixes it; the frame (its ground truth, here equal to the click result) is learnt
     assert events == [("clicks", 5, True), ("sample", 5, GT.sum()), ("train",)]
     assert res.corrections == 1 and res.clicks == 1 and res.full_masks == 0 and res.trainings == 1
 
@@ -129,3 +129,19 @@ def test_without_lora_there_are_no_candidates_and_no_training():
 def test_protocol_rejects_a_bad_tau(tau):
     with pytest.raises(ValueError):
         Protocol(tau=tau)
+
+
+@pytest.mark.parametrize("target", ["gt", "final"])
+def test_lora_learns_the_ground_truth_or_the_click_result_as_asked(target):
+    """The authors train on the corrected frame's full ground truth; ``final`` trains on the mask the
+    annotator ended with (here a click result just good enough for τ, not the ground truth)."""
+    near = rect(10, 10, 20, 17)  # IoU 0.85 with GT
+    res, final, events = run(Protocol(lora=True, train_target=target), np.zeros_like(GT), click_masks=[near])
+    assert res.corrections == 1 and np.array_equal(final, near)
+    learnt = [e for e in events if e[0] == "sample"]
+    assert learnt == [("sample", 5, (GT if target == "gt" else near).sum())]
+
+
+def test_protocol_rejects_an_unknown_training_target():
+    with pytest.raises(ValueError, match="train_target"):
+        Protocol(train_target="clicks")
