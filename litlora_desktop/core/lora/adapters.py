@@ -31,7 +31,7 @@ from peft.functional import (
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from litlora_desktop.core.lora.errors import LitLoRAError
-from litlora_desktop.core.lora.losses import iou_scores
+from litlora_desktop.core.lora.losses import gate, iou_scores
 from litlora_desktop.core.lora.objects import AdapterRecord, ObjectLoRA
 from litlora_desktop.core.lora.samples import CorrectionSample, stack_samples
 from litlora_desktop.core.lora.settings import LoraSettings
@@ -199,5 +199,5 @@ class AdapterBank:
         """How well one adapter already gives each sample's target (IoU per sample)."""
         emb, hires, tgt = stack_samples(samples)
         with self.lock, self.active(name), torch.no_grad():
-            logits, _, _ = self.forward(emb, hires)
-        return iou_scores(logits, tgt)
+            logits, _, scores = self.forward(emb, hires)
+        return iou_scores(gate(logits, scores), tgt)

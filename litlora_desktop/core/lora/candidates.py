@@ -1,7 +1,9 @@
 """Candidate masks: what each adapter proposes for a tracked frame, and how it compares with SAM2.
 
 Each adapter runs on the decoder inputs captured when SAM2 tracked the frame unprompted, so a
-candidate is the mask the adapter would have given *instead of* SAM2's on that frame. Candidates come
+candidate is the mask the adapter would have given *instead of* SAM2's on that frame, by SAM2's own
+rule: where the adapter's object score is not positive, its candidate is the empty mask ("the object
+is not here"), never a phantom mask that accepting would write into memory. Candidates come
 best first by confidence (predicted IoU times the probability that the object is present).
 """
 
@@ -56,6 +58,8 @@ def propose(bank: AdapterBank, ob: ObjectLoRA, cap: DecoderCapture) -> list[Cand
             with bank.active(name):
                 logits, iou, obj = bank.forward(cap.image_embeddings, hires)
             mask_t = upsample_logits(logits[:, None], s, src.height, src.width)[0] > 0
+            if float(obj[0]) <= 0:  # SAM2's rule: a non-positive object score means "not here"
+                mask_t = torch.zeros_like(mask_t)
             out.append(
                 CandidateMask(
                     object_id=cap.object_id,

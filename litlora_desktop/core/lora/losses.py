@@ -59,6 +59,22 @@ def mask_loss(
     return focal_weight * focal_loss(logits, target, alpha, gamma) + dice_weight * dice_loss(logits, target)
 
 
+def score_loss(object_scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the object-score logits (B,) against "the target has foreground".
+
+    SAM2 empties a mask whose object score is not positive, and so do candidates. An adapter taught
+    only the mask would keep SAM2's verdict on presence: on a frame where SAM2 lost the object
+    (score negative) the lesson would never show. SAM 2's own training loss has this term.
+    """
+    present = (target == 1).flatten(1).any(1).float()
+    return F.binary_cross_entropy_with_logits(object_scores, present)
+
+
+def gate(logits: torch.Tensor, object_scores: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) logits with frames whose object score is not positive made "no object" (SAM2's rule)."""
+    return torch.where(object_scores.reshape(-1, 1, 1) > 0, logits, torch.full_like(logits, -1024.0))
+
+
 @torch.no_grad()
 def iou_scores(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """IoU of ``logits > 0`` with the foreground of each (B, H, W) target, over valid pixels.

@@ -34,6 +34,7 @@ class LoraSettings:
     dice_weight: float = 1.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    score_weight: float = 1.0  # BCE on the object score (losses.score_loss): candidates obey it
     auto_apply: bool = False
     auto_apply_threshold: float = 0.9
 
@@ -62,6 +63,7 @@ RANDOM_DECODER_LORA: dict[str, Any] = {
     "lr_finetune": 1e-3,
     "focal_weight": 1.0,
     "dice_weight": 5.0,
+    "score_weight": 0.2,  # a random score head starts near -10: at 1-5 the score term drowned the mask's
     "focal_alpha": 0.75,
     "max_epochs_new": 300,
     "max_epochs_finetune": 100,

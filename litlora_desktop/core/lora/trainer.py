@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from litlora_desktop.core.lora.adapters import AdapterBank
-from litlora_desktop.core.lora.losses import iou_scores, mask_loss
+from litlora_desktop.core.lora.losses import gate, iou_scores, mask_loss, score_loss
 from litlora_desktop.core.lora.objects import AdapterRecord, ObjectLoRA
 from litlora_desktop.core.lora.samples import CorrectionSample, stack_samples
 from litlora_desktop.core.lora.settings import LoraSettings
@@ -167,14 +167,16 @@ class Trainer:
                 break
             with self.lock:
                 with torch.inference_mode(False), torch.enable_grad(), bank.active(name, train=True):
-                    logits, _, _ = bank.forward(emb, hires)
+                    logits, _, scores = bank.forward(emb, hires)
                     loss = mask_loss(logits, tgt, s.focal_weight, s.dice_weight, s.focal_alpha, s.focal_gamma)
+                    loss = loss + s.score_weight * score_loss(scores, tgt)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                 loss_v = float(loss.detach())
                 with bank.active(name), torch.no_grad():
-                    iou_v = float(iou_scores(bank.forward(emb, hires)[0], tgt).mean())
+                    logits, _, scores = bank.forward(emb, hires)
+                    iou_v = float(iou_scores(gate(logits, scores), tgt).mean())
                 if iou_v > best_iou:
                     best_iou, best_state, since_gain = iou_v, bank.snapshot(name), 0
                 else:

@@ -26,8 +26,13 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / u) if u else 1.0
 
 
-def setup_engine(scene, settings=None, seed=0, upto=5):
+def setup_engine(scene, settings=None, seed=0, upto=5, present=False):
+    """``present``: the decoder's object score says "here" on every frame (a random one often says
+    "absent", which empties its masks and candidates), for tests that need its raw mask to count."""
     model = random_model(tiny_config(64, init_std=0.2), seed=seed)
+    if present:
+        with torch.no_grad():
+            model.mask_decoder.pred_obj_score_head.proj_out.bias.add_(30.0)
     tr = Tracker(model, SceneVideoSource(scene))
     eng = LitLoRA(tr, settings or LoraSettings())
     obj = scene.object_ids[0]

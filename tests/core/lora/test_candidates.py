@@ -54,3 +54,23 @@ def test_auto_apply_is_off_by_default_and_undoable(scene):
     restored = eng.undo_accept(obj, 4)
     assert 4 not in tr.prompts(obj) and eng.corrections_saved(obj) == 0
     assert np.array_equal(restored.mask, sam_before)
+
+
+def test_a_candidate_whose_object_score_says_absent_is_the_empty_mask(scene, monkeypatch):
+    """SAM2's rule for its own masks holds for candidates: object score <= 0 means "not here"."""
+    _, tr, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=40), present=True)
+    eng.add_correction(obj, 2, scene.mask(obj, 2))
+    eng.train(obj)
+    present = eng.candidates(obj, 3)[0]
+    assert present.object_score > 0 and present.mask.any()
+    forward = eng.bank.forward
+
+    def absent(*a, **k):
+        logits, iou, score = forward(*a, **k)
+        return logits, iou, -score.abs() - 0.5
+
+    monkeypatch.setattr(eng.bank, "forward", absent)
+    hidden = eng.candidates(obj, 3)[0]
+    assert hidden.object_score < 0 and not hidden.mask.any()
+    got = eng.accept(hidden)  # accepting it tells SAM2 the object is gone, as its own mask would
+    assert not got.mask.any()

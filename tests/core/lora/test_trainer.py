@@ -33,28 +33,28 @@ class TestEarlyStopping:
     """Each early-stopping rule (README, "LIT-LoRA") fires in a run built to trigger it (lr 0 freezes the IoU)."""
 
     def test_converges_after_patience_once_good(self, scene):
-        _, tr, eng, obj = setup_engine(scene)
+        _, tr, eng, obj = setup_engine(scene, present=True)
         target = base_output(eng, tr, obj, 4)  # what the decoder already says: IoU 1 from epoch 1
         steps = _fit_once(eng, tr, obj, 4, target, replace(LoraSettings(), lr_new=0.0))
         assert steps[-1].outcome == "converged" and steps[-1].epoch == 1 + 10
         assert steps[-1].best_iou == pytest.approx(1.0)
 
     def test_gives_up_at_epoch_10_when_iou_is_zero(self, scene):
-        _, tr, eng, obj = setup_engine(scene)
+        _, tr, eng, obj = setup_engine(scene, present=True)
         target = ~base_output(eng, tr, obj, 4)  # disjoint from what it predicts: IoU 0
         steps = _fit_once(eng, tr, obj, 4, target, replace(LoraSettings(), lr_new=0.0))
         assert steps[-1].outcome == "gave_up" and steps[-1].epoch == 10
         assert eng.num_adapters(obj) == 0  # a useless new adapter is not kept
 
     def test_gives_up_at_epoch_50_when_iou_stays_low(self, scene):
-        _, tr, eng, obj = setup_engine(scene)
+        _, tr, eng, obj = setup_engine(scene, present=True)
         target = _subset(base_output(eng, tr, obj, 4), 0.1)  # IoU = |target| / |pred| = 0.1
         steps = _fit_once(eng, tr, obj, 4, target, replace(LoraSettings(), lr_new=0.0))
         assert 0.05 < steps[-1].best_iou < 0.2
         assert steps[-1].outcome == "gave_up" and steps[-1].epoch == 50
 
     def test_runs_to_max_epochs_when_neither_rule_applies(self, scene):
-        _, tr, eng, obj = setup_engine(scene)
+        _, tr, eng, obj = setup_engine(scene, present=True)
         target = _subset(base_output(eng, tr, obj, 4), 0.5)  # IoU 0.5: not good, not hopeless
         steps = _fit_once(eng, tr, obj, 4, target, replace(LoraSettings(), lr_new=0.0, max_epochs_new=60))
         assert steps[-1].outcome == "max_epochs" and steps[-1].epoch == 60
