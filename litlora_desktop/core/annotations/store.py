@@ -238,6 +238,12 @@ class AnnotationStore:
         with self._lock:
             return sorted({f for frames in self._masks.values() for f in frames})
 
+    def records_for_object(self, obj_id: int) -> dict[int, MaskRecord]:
+        """{frame: record} of one object, a copy: one lock for a whole timeline lane, not one a frame."""
+        with self._lock:
+            self.object(obj_id)
+            return dict(self._masks[obj_id])
+
     def records_for_frame(self, frame: int) -> dict[int, MaskRecord]:
         """{object id: record} on one frame, in object order."""
         with self._lock:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange, TimelineCode
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import sigmoid
@@ -88,15 +89,27 @@ class LaneModel:
         return [Lane(o.id, o.name, o.color, *self._data[o.id], o.hidden) for o in objs]
 
     def _lane_arrays(self, oid: int, thr: float) -> tuple[np.ndarray, np.ndarray]:
-        codes = np.zeros(self._num_frames, np.uint8)
-        suspect = np.zeros(self._num_frames, bool)
-        for f in self._store.frames_for_object(oid):
-            if f < self._num_frames:
-                codes[f], suspect[f] = self._lane_cell(f, oid, thr)
+        """A whole lane from one snapshot of the object's records: undoing the delete of a
+        10,000-mask object rebuilds it on the GUI thread, so no lock or lookup per frame."""
+        n = self._num_frames
+        frames, codes_, suspects = [], [], []
+        for f, rec in self._store.records_for_object(oid).items():
+            if f < n:
+                code, sus = self._cell_of(f, oid, rec, thr)
+                frames.append(f)
+                codes_.append(code)
+                suspects.append(sus)
+        codes = np.zeros(n, np.uint8)
+        suspect = np.zeros(n, bool)
+        codes[frames] = codes_
+        suspect[frames] = suspects
         return codes, suspect
 
     def _lane_cell(self, f: int, oid: int, thr: float) -> tuple[int, bool]:
-        rec = self._store.get_record(f, oid)
+        return self._cell_of(f, oid, self._store.get_record(f, oid), thr)
+
+    def _cell_of(self, f: int, oid: int, rec: MaskRecord | None, thr: float) -> tuple[int, bool]:
+        """(timeline code, suspect) of the cell that holds ``rec``."""
         if rec is None:
             return int(TimelineCode.NONE), False
         kind = rec.provenance.kind
@@ -104,10 +117,13 @@ class LaneModel:
             code = TimelineCode.EMPTY if rec.area == 0 else TimelineCode.SAM2
         else:  # an empty correction is still a correction
             code = _LANE_CODE.get(kind, TimelineCode.EMPTY)
-        return int(code), self._suspect(f, oid, thr)
+        return int(code), self._suspect_record(f, oid, rec, thr)
 
     def _suspect(self, frame: int, oid: int, thr: float) -> bool:
         rec = self._store.get_record(frame, oid) if self._store is not None else None
+        return self._suspect_record(frame, oid, rec, thr)
+
+    def _suspect_record(self, frame: int, oid: int, rec: MaskRecord | None, thr: float) -> bool:
         if rec is None or rec.provenance.kind != "sam2":
             return False
         if rec.score is not None and sigmoid(rec.score) < thr:
