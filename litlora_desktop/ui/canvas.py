@@ -36,6 +36,7 @@ from litlora_desktop.ui.canvas_layers import (
     paint_compare,
     paint_prompts,
     rgb_to_qimage,
+    same_overlay,
 )
 from litlora_desktop.ui.training_overlay import TrainingOverlay
 from litlora_desktop.workers.latest import LatestJob
@@ -208,31 +209,11 @@ class Canvas(QWidget):
             self.update()
             return
         masks, opacity, outline_only = self._masks, self.opacity, self.outline_only
-        if self._same_overlay(masks, opacity, outline_only):
+        if self._overlay_of is not None and same_overlay(self._overlay_of, (masks, opacity, outline_only)):
             return  # a re-render with the same records (a click in flight, a new candidate): nothing to do
         self._overlay_of = (masks, opacity, outline_only)
         self._overlay_job.request(lambda: compose_overlay(masks, opacity, outline_only))
         self._awaiting.add("overlay")
-
-    def _same_overlay(self, masks: list[ShownMask], opacity: float, outline_only: bool) -> bool:
-        """The overlay drawn or on its way already shows these masks (records are immutable, so the
-        same record objects mean the same pixels; an array might have been changed in place)."""
-        if self._overlay_of is None:
-            return False
-        old, old_opacity, old_outline = self._overlay_of
-        return (
-            old_opacity == opacity
-            and old_outline == outline_only
-            and len(old) == len(masks)
-            and all(
-                a[0] == b[0]
-                and a[1] == b[1]
-                and a[2] is b[2]
-                and a[3] == b[3]
-                and not isinstance(b[2], np.ndarray)
-                for a, b in zip(old, masks, strict=True)
-            )
-        )
 
     def _on_overlay(self, generation: int, overlay: QImage | None) -> None:
         if generation == self._overlay_job.generation:

@@ -90,6 +90,21 @@ def compose_overlay(masks: list[ShownMask], opacity: float, outline_only: bool) 
     )
 
 
+def same_overlay(old: tuple[list[ShownMask], float, bool], new: tuple[list[ShownMask], float, bool]) -> bool:
+    """Whether an overlay of ``old`` (masks, opacity, outline only) already shows ``new``: records are
+    immutable, so the same record objects mean the same pixels (an array may have changed in place)."""
+    (a_masks, a_opacity, a_outline), (b_masks, b_opacity, b_outline) = old, new
+    return (
+        a_opacity == b_opacity
+        and a_outline == b_outline
+        and len(a_masks) == len(b_masks)
+        and all(
+            a[:2] == b[:2] and a[2] is b[2] and a[3] == b[3] and not isinstance(b[2], np.ndarray)
+            for a, b in zip(a_masks, b_masks, strict=True)
+        )
+    )
+
+
 def _as_array(mask: MaskLike) -> np.ndarray:
     return np.asarray(mask.decode() if hasattr(mask, "decode") else mask, bool)
 

@@ -192,3 +192,21 @@ def test_latest_job_skips_the_requests_overtaken_before_they_started(qtbot):
     qtbot.waitUntil(lambda: not job.busy and len(done) == 2)
     assert ran == ["a", "c"]
     assert done[-1] == (last, "c")
+
+
+def test_the_same_records_again_are_not_composed_again(qtbot, spy):
+    """A render with nothing new to draw (a click in flight, a candidate list) costs no composition."""
+    c = Canvas()
+    qtbot.addWidget(c)
+    m = np.zeros((40, 64), bool)
+    m[5:20, 10:30] = True
+    masks = [(1, (255, 0, 0), MaskRecord.from_mask(m, "user"), True)]
+    c.set_masks(masks)
+    qtbot.waitUntil(lambda: not c.overlay_pending)
+    composed = spy.count(("compose", False))
+    c.set_masks(list(masks))
+    assert not c.overlay_pending and spy.count(("compose", False)) == composed
+    c.set_display(opacity=0.8)  # a different look is composed again
+    assert c.overlay_pending
+    qtbot.waitUntil(lambda: not c.overlay_pending)
+    assert spy.count(("compose", False)) == composed + 1
