@@ -139,3 +139,32 @@ def test_progress_callback_and_batch_training_over_all_samples(scene):
     assert {s.adapter for s in eng._objects[obj].samples} == set(eng._objects[obj].adapters)
     again = eng.train(obj, batch=True)  # with an adapter: fine-tunes it on its samples
     assert len(again) == 1 and not again[0].new_adapter and again[0].max_epochs == 4
+
+
+@pytest.mark.parametrize("per_sample", [True, False])
+def test_an_epoch_is_one_step_per_sample_or_one_on_the_batch(scene, monkeypatch, per_sample):
+    """The authors' loop takes one optimiser step per sample per epoch; the other, one on the batch.
+    AdamW runs without weight decay, as theirs."""
+    s = replace(RANDOM_DECODER, per_sample_steps=per_sample, max_epochs_new=2, patience=100)
+    _, tr, eng, obj = setup_engine(scene, s)
+    samples = [eng.add_correction(obj, f, scene.mask(obj, f)) for f in (2, 3, 4)]
+    eng._objects[obj].pending.clear()
+    made = []
+    real = torch.optim.AdamW
+
+    class Counting(real):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+            self.steps = 0
+
+        def step(self, *a, **k):
+            self.steps += 1
+            return super().step(*a, **k)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Counting)
+    name = eng.trainer._new_adapter_locked(eng._objects[obj], obj).name
+    reports = list(eng.trainer.fit(obj, name, samples, new=True, lr=1e-3, max_epochs=2, should_cancel=None))
+    assert reports[-1].epoch == 2
+    assert made[0].steps == (6 if per_sample else 2)
+    assert made[0].defaults["weight_decay"] == 0.0
