@@ -33,3 +33,23 @@ def test_the_app_and_litlora_eval_use_the_same_settings_for_a_model():
         want = asdict(lora_settings_for(source)) | {"auto_apply": True}
         assert asdict(st.lora_settings) == want, source
         st.close()
+
+
+def test_the_apps_tracker_keeps_corrections_as_conditioning_memory_unlike_litlora_evals_default():
+    """The app's documented choice (workers/engine.py, README "The tracker"); the evaluation keeps
+    Meta's default unless ``--corrections-as-cond``."""
+    from litlora_desktop.eval.protocol import Protocol
+    from litlora_desktop.workers.engine import APP_CORRECTIONS_AS_COND
+    from tests.model_fixtures import ClipSource, moving_squares
+
+    st = EngineState()
+    st.set_model(
+        LoadedModel(
+            model=random_model(tiny_config(64), seed=0), source=TINY_RANDOM, device=choose_device("cpu")
+        )
+    )
+    st.set_source(ClipSource(moving_squares(4)))
+    assert APP_CORRECTIONS_AS_COND is True
+    assert st.tracker.corrections_as_conditioning is APP_CORRECTIONS_AS_COND
+    assert Protocol().corrections_as_cond is False
+    st.close()
