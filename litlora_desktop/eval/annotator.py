@@ -1,9 +1,10 @@
 """The simulated annotator of the LIT paper: where it clicks and when it gives up and paints the mask.
 
 On a frame whose mask has IoU below τ with the ground truth, the annotator clicks up to ``max_clicks``
-times. Each click goes into the largest connected error region (missed foreground → positive click,
-false positive → negative click) at the pixel farthest from that region's boundary (a distance
-transform), which is where a person aims: the middle of the biggest mistake. After each click the model
+times. Each click is SAM 2's simulated click (``sample_one_point_from_error_center``, the protocol of
+its interactive evaluation): the pixel deepest inside all missed foreground (→ positive click) or
+deepest inside all false positives (→ negative click), whichever is deeper, which is where a person
+aims: the middle of the biggest mistake. After each click the model
 answers with a new mask; when IoU reaches τ the annotator stops. If it is still below τ after the last
 click, the annotator supplies the full ground-truth mask. However many clicks it took, that frame is
 one correction.
@@ -18,43 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from litlora_desktop.core.lora.losses import VOID
+from litlora_desktop.core.sam2.error_click import error_centre_click
 from litlora_desktop.core.sam2.prompts import Click
 from litlora_desktop.eval.metrics import jaccard
 
 
 def next_click(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> Click | None:
-    """The click a careful annotator makes to fix ``pred`` towards ``gt``; None when they agree.
+    """The click the simulated annotator makes to fix ``pred`` towards ``gt``; None when they agree.
 
-    The largest 8-connected error region wins (ties: the one whose interior point lies deeper). Pixels
-    outside the image count as outside the region, so a click never sits on the frame's edge when the
-    region has an interior. ``void`` pixels are no error and border the regions like the image's edge:
-    a click never lands in void, and keeps away from it.
+    SAM 2's rule (``core.sam2.error_click``): the deepest point of all missed pixels against the
+    deepest of all false positives, the deeper one wins. ``void`` pixels are no error and border the
+    errors like the image's edge: a click never lands in void, and keeps away from it.
     """
-    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
-    valid = np.ones_like(gt) if void is None else ~np.asarray(void, bool)
-    regions = []  # (area, positive, labels, k, error mask)
-    for positive, err in ((True, gt & ~pred & valid), (False, pred & ~gt & valid)):
-        if err.any():
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(err.astype(np.uint8), connectivity=8)
-            regions += [(int(stats[k, cv2.CC_STAT_AREA]), positive, labels, k, err) for k in range(1, n)]
-    if not regions:
-        return None
-    largest = max(r[0] for r in regions)
-    best: tuple[float, int, int, bool] | None = None  # (depth, x, y, positive)
-    for area, positive, labels, k, err in regions:
-        if area != largest:
-            continue
-        dist = cv2.distanceTransform(np.pad(err, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        d = np.where(labels == k, dist[1:-1, 1:-1], -1.0)
-        y, x = np.unravel_index(int(np.argmax(d)), d.shape)
-        if best is None or d[y, x] > best[0]:
-            best = (float(d[y, x]), int(x), int(y), positive)
-    assert best is not None
-    return Click(x=float(best[1]), y=float(best[2]), positive=best[3])
+    return error_centre_click(pred, gt, void)
 
 
 @dataclass

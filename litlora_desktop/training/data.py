@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from litlora_desktop.core.sam2.error_click import error_centre_click
 from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame
 from litlora_desktop.core.scenes.ground_truth import centre_point
 from litlora_desktop.core.scenes.shapes import ShapeScene
@@ -118,14 +119,6 @@ def make_batch(
 # -- prompts -----------------------------------------------------------------------------------------
 
 
-def _deepest(mask: np.ndarray) -> tuple[tuple[float, float], float]:
-    """The point of ``mask`` farthest from its border (x, y) and that distance; borders padded."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return (float(x), float(y)), float(dist[y, x])
-
-
 def centre_clicks(masks: np.ndarray) -> Prompt:
     """One positive click at the centre of each target (B, S, S): how a person picks an object."""
     pts = torch.tensor([[centre_point(m)] for m in masks], dtype=torch.float32)
@@ -177,12 +170,10 @@ def first_prompt(masks: np.ndarray, kind: str, rng: np.random.Generator, n_click
 
 
 def correction_click(pred: np.ndarray, gt: np.ndarray) -> tuple[tuple[float, float], int]:
-    """SAM 2's simulated correction: the deepest point of the false negatives or of the false
-    positives, whichever is deeper; positive (1) when it is a missed part."""
-    fn, fp = gt & ~pred, pred & ~gt
-    if not fn.any() and not fp.any():  # nothing to fix: confirm the object, or say "not here"
+    """SAM 2's simulated correction (``core.sam2.error_click``, as the evaluation's annotator): the
+    deepest point of the false negatives or of the false positives, whichever is deeper; positive
+    (1) when it is a missed part."""
+    click = error_centre_click(pred, gt)
+    if click is None:  # nothing to fix: confirm the object, or say "not here"
         return (centre_point(gt), 1) if gt.any() else ((0.0, 0.0), 0)
-    (pn, dn), (pp, dp) = _deepest(fn), _deepest(fp)
-    if dn >= dp:
-        return pn, 1
-    return pp, 0
+    return (click.x, click.y), int(click.positive)

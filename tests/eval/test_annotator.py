@@ -35,10 +35,26 @@ def test_negative_click_for_a_false_positive_larger_than_the_miss():
     assert (c.x, c.y) == (57.0, 42.0)
 
 
-def test_largest_region_wins_over_the_deepest():
-    gt = rect(rect(blank(), 2, 2, 3, 70), 30, 30, 12, 12)  # 3x70 = 210 px strip vs 12x12 = 144 px square
+def test_the_deepest_error_wins_not_the_largest_region():
+    """SAM 2's rule: a long thin miss (3x70 = 210 px) loses to a compact one (12x12 = 144 px)."""
+    gt = rect(rect(blank(), 2, 2, 3, 70), 30, 30, 12, 12)
     c = next_click(blank(), gt)
-    assert c.y == 3.0 and 2 <= c.x < 72  # in the strip, on its middle row
+    assert c.positive and 30 <= c.x < 42 and 30 <= c.y < 42  # in the square
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_clicks_are_sam2s_own_simulated_clicks(seed):
+    """Meta's ``sample_one_point_from_error_center`` on random blobby masks: the same point and label."""
+    torch = pytest.importorskip("torch")
+    utils = pytest.importorskip("sam2.modeling.sam2_utils")
+    rng = np.random.default_rng(seed)
+    gt = cv2.GaussianBlur(rng.random((60, 80)), (0, 0), 4) > 0.5
+    pred = cv2.GaussianBlur(rng.random((60, 80)), (0, 0), 4) > 0.5
+    points, labels = utils.sample_one_point_from_error_center(
+        torch.from_numpy(gt)[None, None], torch.from_numpy(pred)[None, None]
+    )
+    c = next_click(pred, gt)
+    assert (c.x, c.y, c.positive) == (float(points[0, 0, 0]), float(points[0, 0, 1]), bool(labels[0, 0]))
 
 
 def test_click_stays_off_the_frame_edge():
