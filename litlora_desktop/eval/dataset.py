@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from litlora_desktop.core.annotations.formats.davis import GRAY_THRESHOLD, grayscale_reading
 from litlora_desktop.core.annotations.formats.indexed_png import voc_palette
 from litlora_desktop.core.video.folder_reader import IMAGE_EXTENSIONS, natural_sort_key
 
@@ -58,6 +59,16 @@ def _png_palette(data: bytes) -> np.ndarray | None:
             return None
         i += 12 + length
     return None
+
+
+def _is_grayscale_png(path: Path) -> bool:
+    """Whether a PNG is stored as grayscale (colour type 0 or 4), from its header alone."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return False
+    return len(head) == 26 and head[12:16] == b"IHDR" and head[25] in (0, 4)
 
 
 def read_label_png(path: str | Path) -> np.ndarray:
@@ -125,7 +136,7 @@ class EvalSequence:
     label_files: dict[int, Path] = field(default_factory=dict)
     per_object: dict[int, dict[int, Path]] | None = None
     _objects: list[int] | None = field(default=None, repr=False)
-    _white: bool = field(default=False, repr=False)  # 0/255 masks: 255 is object 1, not void
+    _binary: bool = field(default=False, repr=False)  # one object where the PNGs are >= 128 (no void)
 
     @property
     def num_frames(self) -> int:
@@ -145,11 +156,20 @@ class EvalSequence:
                 self._objects = sorted(self.per_object)
             else:
                 found: set[int] = set()
+                hist = np.zeros(256, np.int64)  # pixels per value over the grayscale PNGs
+                gray = False
                 for f in sorted(self.label_files):
-                    found.update(int(v) for v in np.unique(read_label_png(self.label_files[f])))
+                    p = self.label_files[f]
+                    labels_f = read_label_png(p)
+                    found.update(int(v) for v in np.unique(labels_f))
+                    if _is_grayscale_png(p):
+                        gray = True
+                        hist += np.bincount(labels_f.ravel(), minlength=256)
                 labels = found - {0, VOID_LABEL}
-                if not labels and VOID_LABEL in found:  # black and white: 255 is the object
-                    self._white, labels = True, {1}
+                # black and white (255 is the object, not void) or anti-aliased grayscale: one object,
+                # read exactly as the app's DAVIS import reads it
+                if gray and grayscale_reading(self.name, hist) is not None:
+                    self._binary, labels = True, {1}
                 self._objects = sorted(labels)
         return list(self._objects)
 
@@ -186,10 +206,10 @@ class EvalSequence:
         if p is None:
             return out, None
         labels = self._checked(read_label_png(p), p, shape)
+        if self.object_ids() and self._binary:
+            return {1: labels >= GRAY_THRESHOLD}, None
         for oid in self.object_ids():
-            out[oid] = labels == (VOID_LABEL if self._white else oid)
-        if self._white:
-            return out, None
+            out[oid] = labels == oid
         void = labels == VOID_LABEL
         return out, (void if void.any() else None)
 

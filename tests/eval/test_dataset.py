@@ -131,3 +131,32 @@ def test_void_is_none_where_255_is_the_object_or_there_is_no_ground_truth(tmp_pa
     (s,) = open_dataset(bw)
     masks, void = s.frame_truth(0)
     assert void is None and masks[1].sum() == 9
+
+
+def _gray_sequence(root, frames: list[np.ndarray]):
+    (root / "JPEGImages" / "s").mkdir(parents=True)
+    (root / "Annotations" / "s").mkdir(parents=True)
+    for f, m in enumerate(frames):
+        cv2.imwrite(str(root / "JPEGImages" / "s" / f"{f}.jpg"), np.zeros((*m.shape, 3), np.uint8))
+        cv2.imwrite(str(root / "Annotations" / "s" / f"{f}.png"), m)
+    (seq,) = open_dataset(root)
+    return seq
+
+
+def test_anti_aliased_grayscale_masks_are_one_object_thresholded_as_the_apps_import_reads_them(tmp_path):
+    """A soft-edged white disc is one object (>= 128), not dozens of objects, one per gray level."""
+    yy, xx = np.mgrid[0:40, 0:48]
+    soft = np.clip((14 - np.hypot(xx - 24, yy - 20)) * 40 + 128, 0, 255).astype(np.uint8)
+    assert len(np.unique(soft)) > 16  # anti-aliased
+    seq = _gray_sequence(tmp_path / "aa", [soft])
+    masks, void = seq.frame_truth(0, (40, 48))
+    assert seq.object_ids() == [1] and void is None
+    assert np.array_equal(masks[1], soft >= 128)
+
+
+def test_grayscale_label_maps_keep_their_objects_and_void(tmp_path):
+    labels = np.zeros((20, 24), np.uint8)
+    labels[2:8, 2:8], labels[10:18, 12:20], labels[0, :] = 1, 2, 255
+    seq = _gray_sequence(tmp_path / "labels", [labels])
+    masks, void = seq.frame_truth(0, (20, 24))
+    assert seq.object_ids() == [1, 2] and masks[2].sum() == 64 and void is not None and void.sum() == 24

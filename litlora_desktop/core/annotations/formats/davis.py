@@ -105,7 +105,7 @@ def import_davis(
     5th frame), else from the sorted order. Index 255 (void) is ignored. A ``meta.json`` in the
     YouTube-VOS layout, as our exporter writes, supplies names and categories.
     Grayscale PNGs that are black and white (0/255) or anti-aliased are one object, not labels
-    (see ``_grayscale_reading``); the result's warnings say how they were read.
+    (see ``grayscale_reading``); the result's warnings say how they were read.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -144,7 +144,7 @@ def import_davis(
         if pal is None:  # grayscale: labels, or a black-and-white or anti-aliased mask (decided below)
             gray = True
             hist += counts
-            above = idx >= _GRAY_THRESHOLD
+            above = idx >= GRAY_THRESHOLD
             if above.any():
                 white.masks[frame] = MaskRecord.from_mask(above, "imported")
             if np.count_nonzero(hist[1:255]) > _MAX_GRAY_LABELS:
@@ -159,7 +159,7 @@ def import_davis(
                     tracks[v] = Track(m.get("name", f"object {v}"), m.get("category", "object"), color)  # type: ignore[arg-type]
                 tracks[v].masks[frame] = MaskRecord.from_mask(idx == v, "imported")
         job.step()
-    note = _grayscale_reading(folder.name, hist) if gray else None
+    note = grayscale_reading(folder.name, hist) if gray else None
     if note is not None:  # black-and-white or anti-aliased: one object, where the PNGs are >= 128
         result = commit_tracks(store, [white], "Import DAVIS", size)
         result.warnings.append(note)
@@ -175,10 +175,10 @@ def import_davis(
 _MAX_GRAY_LABELS = 16
 
 
-_GRAY_THRESHOLD = 128
+GRAY_THRESHOLD = 128
 
 
-def _grayscale_reading(name: str, hist: np.ndarray) -> str | None:
+def grayscale_reading(name: str, hist: np.ndarray) -> str | None:
     """How grayscale DAVIS PNGs are read, from their pixel counts per value (``hist``).
 
     None: as labels (each value 1..254 an object, 255 void), as DAVIS writes them without a palette.
@@ -199,13 +199,13 @@ def _grayscale_reading(name: str, hist: np.ndarray) -> str | None:
     if levels > _MAX_GRAY_LABELS:
         return (
             f"The masks in {name} are grayscale with {levels} gray levels (anti-aliased edges, not "
-            f"object labels): they were imported as one object, thresholded at {_GRAY_THRESHOLD}."
+            f"object labels): they were imported as one object, thresholded at {GRAY_THRESHOLD}."
         )
     if white_px > gray_px:
         return (
             f"The masks in {name} are ambiguous: their {levels} gray level(s) could be object labels "
             f"but cover far less than white, so they were read as anti-aliased edges and imported as "
-            f"one object, thresholded at {_GRAY_THRESHOLD}; save labels as palette PNGs to import "
+            f"one object, thresholded at {GRAY_THRESHOLD}; save labels as palette PNGs to import "
             "several objects."
         )
     return None
