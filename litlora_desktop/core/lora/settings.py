@@ -37,6 +37,7 @@ class LoraSettings:
     score_weight: float = 1.0  # BCE on the object score (losses.score_loss): candidates obey it
     weight_decay: float = 0.0  # AdamW without weight decay, as the authors' code
     per_sample_steps: bool = True  # one optimiser step per sample per epoch, as the authors' code
+    keep_failed_new: bool = False  # keep a new adapter that gave up (the authors' code keeps it)
     auto_apply: bool = False
     auto_apply_threshold: float = 0.9
 

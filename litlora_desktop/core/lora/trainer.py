@@ -204,7 +204,7 @@ class Trainer:
                 break
         label = self._label(object_id, name)
         with self.lock:
-            useless = new and (best_state is None or outcome == "gave_up")
+            useless = new and (best_state is None or (outcome == "gave_up" and not s.keep_failed_new))
             if useless:
                 bank.delete(name)
                 self._objects[object_id].adapters.pop(name, None)

@@ -46,6 +46,13 @@ class TestEarlyStopping:
         assert steps[-1].outcome == "gave_up" and steps[-1].epoch == 10
         assert eng.num_adapters(obj) == 0  # a useless new adapter is not kept
 
+    def test_a_new_adapter_that_gave_up_is_kept_when_asked(self, scene):
+        _, tr, eng, obj = setup_engine(scene, present=True)
+        target = ~base_output(eng, tr, obj, 4)
+        s = replace(LoraSettings(), lr_new=0.0, keep_failed_new=True)
+        steps = _fit_once(eng, tr, obj, 4, target, s)
+        assert steps[-1].outcome == "gave_up" and eng.num_adapters(obj) == 1  # as the authors' code
+
     def test_gives_up_at_epoch_50_when_iou_stays_low(self, scene):
         _, tr, eng, obj = setup_engine(scene, present=True)
         target = _subset(base_output(eng, tr, obj, 4), 0.1)  # IoU = |target| / |pred| = 0.1
