@@ -6,16 +6,29 @@ Everything the app reads from a user's folder therefore goes through :func:`read
 (opens without blocking, then checks the opened file is a regular one) or, where a library opens
 the path itself (OpenCV), through :func:`require_regular_file` first.
 
+Everything the app writes into a project folder goes through :func:`atomic_write_bytes`: a reader
+sees the old file or the new one, never a mix, and the file gets the user's usual permissions (the
+umask decides, as for any file a program writes), so a shared project stays readable by the team.
+
 No Qt here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import secrets
 import stat
+from pathlib import Path
 
-__all__ = ["NOT_REGULAR", "NotRegularFileError", "read_regular_file", "require_regular_file"]
+__all__ = [
+    "NOT_REGULAR",
+    "NotRegularFileError",
+    "atomic_write_bytes",
+    "read_regular_file",
+    "require_regular_file",
+]
 
 NOT_REGULAR = "it is not a regular file (it is a named pipe, a device or a folder)"
 
@@ -54,3 +67,38 @@ def require_regular_file(path: str | os.PathLike[str]) -> None:
     that a library opens itself."""
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise NotRegularFileError(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable; directories cannot be opened this way on Windows, which is fine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix.
+
+    The temporary sibling is created with ``open`` (mode 0666 less the umask), not ``mkstemp`` or a
+    library's own writer (0600), so the file has the permissions any other file the user saves has.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)

@@ -590,3 +590,41 @@ def test_reseeding_runs_in_chunks_on_the_model_thread_and_a_click_goes_first(
     tr = s.engine.state.tracker
     assert tr.prompts(oid)[f].mask is None and tr.prompts(oid)[f].clicks
     assert set(tr.prompts(oid)) == set(range(12)) and len(s.prompts.queue) == 0
+
+
+def test_saved_project_files_get_the_users_permissions(qtbot, open_window, frames_dir, fresh_model):
+    """Every file Ctrl+S writes into the project folder, LIT-LoRA adapters included, is made as any
+    other file the user saves: 0666 less the umask (adapters were 0600, unreadable to a team)."""
+    import os
+    import stat
+
+    old = os.umask(0o027)  # group may read, others nothing: a fixed mode would not match it
+    try:
+        w = open_window(frames_dir, fresh_model)
+        s = w.session
+        s.engine.state.lora_settings.max_epochs_new = 3
+        key(qtbot, w, Qt.Key.Key_N)
+        w.canvas.setFocus()
+        qtbot.mouseClick(w.canvas, Qt.MouseButton.LeftButton, pos=w.canvas.to_widget(30, 20).toPoint())
+        qtbot.waitUntil(lambda: s.store.get_record(0, 1) is not None, timeout=10_000)
+        key(qtbot, w, Qt.Key.Key_Right)
+        idle(qtbot, w)
+        key(qtbot, w, Qt.Key.Key_L)
+        assert s.lora_on
+        # a correction on the tracked frame 1 trains an adapter
+        qtbot.mouseClick(w.canvas, Qt.MouseButton.RightButton, pos=w.canvas.to_widget(60, 30).toPoint())
+        qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[1] == 1, timeout=30_000)
+        idle(qtbot, w)
+        key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+        proj = frames_dir.parent / "clip.litlora"
+        qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
+        files = [p for p in proj.rglob("*") if p.is_file()]
+        assert (
+            any(p.suffix == ".safetensors" for p in files) and (proj / "adapters" / "litlora.json").exists()
+        )
+        modes = {str(p.relative_to(proj)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+        assert set(modes.values()) == {oct(0o640)}, modes
+        dirs = {oct(stat.S_IMODE(p.stat().st_mode)) for p in [proj, *proj.rglob("*")] if p.is_dir()}
+        assert dirs == {oct(0o750)}
+    finally:
+        os.umask(old)

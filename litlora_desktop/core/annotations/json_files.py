@@ -1,5 +1,6 @@
-"""Writing the project's files: atomically, so a reader sees the old file or the new one, never a
-mix, and its JSON in pieces, so that encoding a big store never holds the GIL for long.
+"""Writing the project's files: atomically (``core/files.py``'s writer, re-exported here), so a reader
+sees the old file or the new one, never a mix, and its JSON in pieces, so that encoding a big store
+never holds the GIL for long.
 
 A process killed at any instant leaves either the old file or the new one, because the new content
 goes to a temporary sibling that is synced and then renamed over the old one. The autosaver encodes
@@ -10,44 +11,13 @@ a time, with the same bytes as one call.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import time
-from pathlib import Path
 from typing import Any
 
+from litlora_desktop.core.files import atomic_write_bytes
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable; directories cannot be opened this way on Windows, which is fine."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+__all__ = ["atomic_write_bytes", "json_bytes", "json_bytes_in_pieces"]
 
 
 def json_bytes(obj: Any, indent: int | None = None) -> bytes:

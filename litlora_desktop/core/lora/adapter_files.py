@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
-from litlora_desktop.core.files import read_regular_file
+from litlora_desktop.core.files import atomic_write_bytes, read_regular_file
 from litlora_desktop.core.lora.adapters import AdapterBank
 from litlora_desktop.core.lora.errors import LitLoRAError
 from litlora_desktop.core.lora.objects import ObjectLoRA
@@ -48,7 +48,9 @@ def save_adapters(
 ) -> Path:
     """Write every adapter (safetensors), its config and sample metadata into ``folder``.
 
-    Each file is written to a temporary name and renamed, so a crash never leaves half an adapter.
+    Each file is written to a temporary name and renamed, so a crash never leaves half an adapter, and
+    gets the user's usual permissions (safetensors' own ``save_file`` made them 0600, unreadable to the
+    rest of a team sharing the project).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,9 +64,7 @@ def save_adapters(
             ads = []
             for name, ad in ob.adapters.items():
                 fname = f"object{oid}_{ad.label}.safetensors"
-                tmp = folder / (fname + ".tmp")
-                save_file(bank.weights(name), str(tmp))
-                tmp.replace(folder / fname)
+                atomic_write_bytes(folder / fname, safetensors_bytes(bank.weights(name)))
                 ads.append(
                     {"label": ad.label, "file": fname, "created": ad.created, "trained_on": ad.trained_on}
                 )
@@ -81,9 +81,7 @@ def save_adapters(
                 "accepted": {str(f): a for f, a in ob.accepted.items()},
                 "corrections": ob.corrections,
             }
-    tmp = folder / "litlora.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(folder / "litlora.json")
+    atomic_write_bytes(folder / "litlora.json", json.dumps(meta, indent=1).encode("utf-8"))
     return folder
 
 
