@@ -90,9 +90,10 @@ def test_propagate_key_again_stops_it(qtbot, window_factory, tiny_model):
     assert 2 < n < 60
     qtbot.wait(100)
     assert len(s.store.frames_for_object(1)) == n
-    # the stopped run is one automatic undo step: undo takes it back together with the click
+    # the stopped run is one undo step of its own, named for the frames it tracked; the click stays
+    assert w.actions_by_id["edit.undo"].text() == f"Undo Propagate {n - 1} frames"
     s.undo()
-    assert s.store.frames_for_object(1) == []
+    assert s.store.frames_for_object(1) == [0]
 
 
 def test_lanes_update_cell_by_cell(qtbot, window_factory, tiny_model, monkeypatch):

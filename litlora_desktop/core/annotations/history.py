@@ -130,6 +130,11 @@ class UndoStack:
             if ops:  # changes that happened before an exception are kept and undoable
                 self._push(HistoryStep(self._group_label, tuple(ops)))
 
+    def relabel_group(self, label: str) -> None:
+        """Name the open group's step anew (what it did is known only at its end)."""
+        if self._group_depth:
+            self._group_label = label
+
     def check_no_open_group(self, what: str) -> None:
         """RuntimeError while a group is open: undo or redo would tear it apart."""
         if self._group_depth:

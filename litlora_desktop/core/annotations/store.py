@@ -321,6 +321,12 @@ class AnnotationStore:
             with self._lock:
                 self._history.close_group()
 
+    def relabel_group(self, label: str) -> None:
+        """Rename the step the open group becomes, e.g. with how many frames a propagation tracked,
+        which is known only when it ends (no-op when no group is open)."""
+        with self._lock:
+            self._history.relabel_group(label)
+
     @property
     def can_undo(self) -> bool:
         return bool(self._history.undo)

@@ -161,7 +161,7 @@ class AnnotationSession(QObject):
     def close(self) -> None:
         """Stop playback and the worker threads; frees the tracker."""
         self.transport.close()
-        self.history.close_auto()
+        self.history.close_propagation()
         self.loader.stop()
         self.engine.shutdown()
 
@@ -203,7 +203,7 @@ class AnnotationSession(QObject):
         self.engine.set_source(source)
 
     def _on_video(self, source: FrameSource) -> None:
-        self.history.close_auto()  # on the old store, while it is still listened to
+        self.history.close_propagation()  # on the old store, while it is still listened to
         self.source = source
         self.video_path, self._pending_path = self._pending_path, None
         self.store = store = self.project_link.take_store(source) or AnnotationStore(
@@ -410,6 +410,7 @@ class AnnotationSession(QObject):
     def _on_store_change(self, change: StoreChange) -> None:
         """Widgets hear of store changes once per event-loop turn (``_flush``), however many came."""
         self._dirty.add("objects" if change.objects else "masks")
+        self.objects.note_change(change.objects, change.reason in ("undo", "redo"))
         if any(f == self.current for f, _ in change.masks) or change.objects:
             self._dirty.add("overlay")
         self._dirty_timer.start()

@@ -1,10 +1,12 @@
-"""How much one undo or redo takes back, and the undo step automatic tracking is written into.
+"""How much one undo or redo takes back, and the undo step tracking is written into.
 
 The store records everything, tracking included; steps whose label starts with ``AUTO_PREFIX`` are
 automatic. Undo takes back automatic steps until it has taken back one user step (a click, a brush
-stroke, an accept, an object edit); redo brings back one user step and the tracking that followed it.
-A propagation runs inside one open group, so however many frames it tracks it is one automatic step;
-a frame tracked on its own (a step, playback) is a step of its own.
+stroke, an accept, an object edit, a propagation); redo brings back one user step and the tracking
+that followed it. A frame tracked on its own (a step, playback) is an automatic step of its own, taken
+back with the edit before it. An explicit propagation (P, Shift+P) is a user step of its own,
+"Propagate 40 frames": however many frames it tracks, one Ctrl+Z takes back the propagation and
+nothing more, so a long run is never thrown away together with the click before it.
 
 Kept apart from the session because these rules are about the store's history alone: the session
 decides *when* to undo (after stopping playback, say), this class decides *how much*.
@@ -18,6 +20,7 @@ from contextlib import AbstractContextManager
 from litlora_desktop.core.annotations.store import AnnotationStore
 
 AUTO_PREFIX = "Track"
+PROPAGATE = "Propagate"
 
 
 class UndoHistory:
@@ -25,30 +28,40 @@ class UndoHistory:
 
     def __init__(self) -> None:
         self._store: AnnotationStore | None = None
-        self._auto: contextlib.ExitStack | None = None
+        self._propagation: contextlib.ExitStack | None = None
+        self._frames: set[int] = set()  # frames the open propagation wrote
+        self._reverse = False
 
     def attach(self, store: AnnotationStore | None) -> None:
         """A new video's store; a group still open on the old one is closed first."""
-        self.close_auto()
+        self.close_propagation()
         self._store = store
 
-    def open_auto(self, first: int, last: int) -> None:
-        """Open the one undo step a propagation over frames ``first``…``last`` is written into."""
-        self.close_auto()
+    def open_propagation(self, reverse: bool) -> None:
+        """Open the one undo step a propagation is written into (a user step: see the docstring)."""
+        self.close_propagation()
         if self._store is None:
             return
         stack = contextlib.ExitStack()
-        stack.enter_context(self._store.group(f"{AUTO_PREFIX} frames {first}–{last}"))
-        self._auto = stack
+        stack.enter_context(self._store.group(PROPAGATE))
+        self._propagation, self._frames, self._reverse = stack, set(), reverse
 
-    def close_auto(self) -> None:
-        if self._auto is not None:
-            stack, self._auto = self._auto, None
+    def close_propagation(self) -> None:
+        """End the propagation's step, named after the frames it tracked ("Propagate back 3 frames")."""
+        if self._propagation is not None:
+            stack, self._propagation = self._propagation, None
+            n = len(self._frames)
+            way = " back" if self._reverse else ""
+            if self._store is not None:
+                self._store.relabel_group(f"{PROPAGATE}{way} {n} frame{'' if n == 1 else 's'}")
             stack.close()
 
     def frame_group(self, frame: int) -> AbstractContextManager[None]:
         """The undo step a tracked frame is written into: the open propagation's, else its own."""
-        if self._auto is not None or self._store is None:
+        if self._propagation is not None:
+            self._frames.add(frame)
+            return contextlib.nullcontext()
+        if self._store is None:
             return contextlib.nullcontext()
         return self._store.group(f"{AUTO_PREFIX} frame {frame}")
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.annotations.records import MaskRecord
+from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine, Prompt, TrackOutcome
 
 ADAPTER_META = "litlora.json"  # a folder holding this has adapters to load into a new tracker
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+TAKEN_KEPT = 256  # accepts whose candidates an undo can bring back (the newest are kept)
 
 
 def adapter_provenance(adapter: str) -> str:
@@ -72,10 +75,20 @@ class LoraController(QObject):
         self.training: dict[int, Any] = {}  # object -> latest TrainProgress
         self._jobs: dict[int, Any] = {}
         self._retrain: set[int] = set()
+        # SAM2's record an accept replaced -> the candidates it offered: undoing the accept brings
+        # that record back, and with it the candidates the user chose from
+        self._taken: OrderedDict[MaskRecord, list[Any]] = OrderedDict()
+        self._unlisten: Callable[[], None] | None = None
 
     def attach(self, store: AnnotationStore | None) -> None:
         """A new video: training stops, candidates and counts are dropped, LIT-LoRA is off."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         self._store = store
+        self._taken.clear()
+        if store is not None:
+            self._unlisten = store.add_listener(self._on_store_change)
         for job in self._jobs.values():
             job.cancel()
         self._jobs.clear()
@@ -268,6 +281,12 @@ class LoraController(QObject):
             return False
         self._before_edit()
         cand = cands[index]
+        before = self._store.get_record(frame, oid)
+        if before is not None:
+            self._taken[before] = list(cands)
+            self._taken.move_to_end(before)
+            while len(self._taken) > TAKEN_KEPT:
+                self._taken.popitem(last=False)
         with self._store.group(f"Accept candidate {cand.adapter}"):
             self.write_candidate(frame, oid, cand)
         self._prompts.discard(frame, oid)
@@ -285,6 +304,29 @@ class LoraController(QObject):
         self.history_changed.emit()
         self.message.emit(f"Accepted candidate {cand.adapter} ({cand.confidence:.0%}): a correction saved.")
         return True
+
+    def _on_store_change(self, change: StoreChange) -> None:
+        """After an undo or redo the candidates and counts show the store as it is now: an undone
+        accept offers its candidates again, a redone one takes them away, and the "Corrections
+        saved" count follows at once (the tracker is told first: its listener came before this)."""
+        if change.reason not in ("undo", "redo") or self._store is None:
+            return
+        shown = False
+        if self._taken or self.candidates:  # else no cell can change here: no lookups at all
+            for frame, oid in change.masks:
+                rec = self._store.get_record(frame, oid)
+                if rec is not None and rec.provenance.kind == "sam2" and rec in self._taken:
+                    self.set_candidates(frame, oid, self._taken[rec])
+                    shown = True
+                elif (frame, oid) in self.candidates and (rec is None or rec.provenance.kind != "sam2"):
+                    self.clear_candidates(frame, oid)
+                    shown = True
+        if shown:
+            self.candidates_changed.emit()
+            self.timeline_changed.emit()
+            self.overlay_changed.emit()
+        if self.counts:
+            self.refresh_counts()
 
     def keep_sam(self, frame: int, oid: int) -> None:
         """SAM2's mask of the cell is right: drop its candidates."""

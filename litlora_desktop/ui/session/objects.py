@@ -1,7 +1,8 @@
 """The store's objects as the user edits them, which one is selected, and their masks as drawn.
 
 Kept apart from the session because the selection has its own small rules: a new object is selected,
-deleting or undoing away the selected object selects the first one left, and an edit with nothing
+deleting or undoing away the selected object selects the first one left, an object an undo (or redo)
+brings back is selected, as the user had it when deleting it, and an edit with nothing
 selected makes (or picks) an object first (``ensure``). Object edits go through the store, so each is
 an undo step; the tracker and the timeline follow from the store's change, not from here.
 """
@@ -31,11 +32,15 @@ class ObjectList(QObject):
         self._before_edit = before_edit
         self._store: AnnotationStore | None = None
         self.selected = 0
+        self._known: set[int] = set()  # the store's objects as of its last change
+        self._restored: list[int] = []  # objects an undo or redo brought back since the last settle
 
     def attach(self, store: AnnotationStore | None) -> None:
         """A new video: nothing is selected."""
         self._store = store
         self.selected = 0
+        self._known = self._ids()
+        self._restored = []
 
     def _ids(self) -> set[int]:
         return {o.id for o in self._store.objects} if self._store is not None else set()
@@ -118,9 +123,27 @@ class ObjectList(QObject):
             out.append((info.id, info.color, rec, info.id == self.selected))
         return out
 
+    def note_change(self, objects: tuple[int, ...], history: bool) -> None:
+        """The store's objects changed (called by the store's listener, at once): remember those an undo
+        or redo (``history``) brought back, for the next ``settle``."""
+        if not objects:
+            return
+        ids = self._ids()
+        if history:
+            self._restored += [oid for oid in objects if oid in ids and oid not in self._known]
+        self._known = ids
+
     def settle(self) -> None:
-        """The object list changed (an edit, an undo): a selected object that is gone is replaced."""
-        if self._store is not None and self.selected not in self._ids():
+        """The object list changed (an edit, an undo): an object an undo or redo brought back is
+        selected, as the user had it when deleting it; else a selected object that is gone is
+        replaced."""
+        ids = self._ids()
+        back = [oid for oid in self._restored if oid in ids]
+        self._restored = []
+        if back:
+            self.select(back[-1])
+            return
+        if self._store is not None and self.selected not in ids:
             objs = self._store.objects
             self.selected = objs[0].id if objs else 0
             self.selection_changed.emit(self.selected)

@@ -1,8 +1,9 @@
 """Tracking over frames: a step's frames, a propagation job, and writing what the tracker returns.
 
 Every frame is tracked on the model thread; what comes back is written into the store here, as an
-automatic undo step (``history.py``): SAM2's mask, unless the cell holds a prompt (the prompt's mask
-stays) or the tracker auto-applied a LoRA candidate; the adapters' candidates go to the LoRA side.
+undo step (``history.py``: an automatic one for a step or playback, the user's own for a propagation):
+SAM2's mask, unless the cell holds a prompt (the prompt's mask stays) or the tracker auto-applied a
+LoRA candidate; the adapters' candidates go to the LoRA side.
 
 Kept apart from the session because it is the one place that turns tracker output into store records,
 and the propagation job's lifetime (started, stopped, its one undo step) is its own. The session
@@ -70,9 +71,9 @@ class Tracking(QObject):
         return self._job is not None
 
     def propagate(self, start: int, end: int, reverse: bool) -> None:
-        """Track every prompted object from ``start`` to ``end`` in the background, as one undo step."""
-        lo, hi = sorted((start, end))
-        self._history.open_auto(lo, hi)
+        """Track every prompted object from ``start`` to ``end`` in the background, as one undo step of
+        its own ("Propagate 40 frames")."""
+        self._history.open_propagation(reverse)
         state, seeds = self._engine.state, self._prompts.queue
 
         def run(job: Any) -> Any:
@@ -105,7 +106,7 @@ class Tracking(QObject):
         if self._job is None:
             return
         self._job = None
-        self._history.close_auto()
+        self._history.close_propagation()
         self.propagating_changed.emit(False)
         self.finished.emit()
 
