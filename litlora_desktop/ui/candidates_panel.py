@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from litlora_desktop.ui.canvas_layers import CANDIDATE_COLORS, CANDIDATE_STYLES
+from litlora_desktop.ui.settings import AUTO_THRESHOLD_MIN
 
 
 def style_icon(index: int, size: int = 18) -> QIcon:
@@ -65,7 +66,7 @@ class CandidatesPanel(QWidget):
         self.auto = QCheckBox("Auto-apply above", self)
         self.auto.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.threshold = QDoubleSpinBox(self)
-        self.threshold.setRange(0.5, 1.0)
+        self.threshold.setRange(AUTO_THRESHOLD_MIN, 1.0)
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
         self.threshold.setFocusPolicy(Qt.FocusPolicy.ClickFocus)

@@ -77,6 +77,7 @@ class Canvas(QWidget):
         self._box: tuple[float, float, float, float] | None = None
         self._point_color = QColor(255, 255, 255)
         self._candidates: list[tuple[CandidateView, QPainterPath]] = []
+        self.tag_rects: list[QRectF] = []  # where the candidates' tags were last painted (none overlap)
         self._compare: CompareView | None = None
         self.opacity = 0.5
         self.outline_only = False
@@ -337,7 +338,9 @@ class Canvas(QWidget):
                 p.drawImage(target, self._overlay)
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             if self._compare is None:
-                paint_candidates(p, self._candidates, self._offset, self._scale)
+                self.tag_rects = paint_candidates(
+                    p, self._candidates, self._offset, self._scale, QRectF(self.rect())
+                )
         finally:
             p.end()
         return pm

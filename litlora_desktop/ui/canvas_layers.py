@@ -124,12 +124,37 @@ def mask_path(mask: np.ndarray) -> QPainterPath:
     return path
 
 
+def tag_size(p: QPainter, text: str) -> tuple[float, float]:
+    """Width and height of the box :func:`paint_tag` draws around ``text``."""
+    fm = p.fontMetrics()
+    return fm.horizontalAdvance(text) + 12, fm.height() + 6
+
+
+def stack_tags(wanted: list[QRectF], bounds: QRectF, gap: float = 2) -> list[QRectF]:
+    """The rectangles moved so that none overlaps another and each stays in ``bounds`` where it fits:
+    a tag that would cover an earlier one goes just below it (candidates of one object are often
+    almost the same mask, so their tags all wanted the same corner and hid each other)."""
+    placed: list[QRectF] = []
+    for r in wanted:
+        r = QRectF(r)
+        r.moveLeft(max(bounds.left(), min(r.left(), bounds.right() - r.width())))
+        r.moveTop(max(bounds.top(), r.top()))
+        moved = True
+        while moved:
+            moved = False
+            for q in placed:
+                if r.intersects(q):
+                    r.moveTop(q.bottom() + gap)
+                    moved = True
+        placed.append(r)
+    return placed
+
+
 def paint_tag(
     p: QPainter, at: QPointF, text: str, right_align: bool = False, color: QColor | None = None
 ) -> None:
     """A label on a dark rounded box at ``at`` (its top-left, or top-right with ``right_align``)."""
-    fm = p.fontMetrics()
-    w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
+    w, h = tag_size(p, text)
     x = at.x() - w if right_align else at.x()
     rect = QRectF(x, at.y(), w, h)
     p.save()
@@ -161,9 +186,15 @@ def paint_compare(p: QPainter, target: QRectF, width: float, height: float, comp
 
 
 def paint_candidates(
-    p: QPainter, candidates: list[tuple[CandidateView, QPainterPath]], offset: QPointF, scale: float
-) -> None:
-    """Each candidate's outline (dashed, in its style's colour, over a shadow) and its tag above it."""
+    p: QPainter,
+    candidates: list[tuple[CandidateView, QPainterPath]],
+    offset: QPointF,
+    scale: float,
+    bounds: QRectF,
+) -> list[QRectF]:
+    """Each candidate's outline (dashed, in its style's colour, over a shadow) and its tag above it,
+    the tags stacked so none hides another (:func:`stack_tags`); returns where the tags went."""
+    wanted: list[tuple[QRectF, CandidateView, QColor]] = []
     for view, path in candidates:
         col = QColor(*CANDIDATE_COLORS[view.style % len(CANDIDATE_COLORS)])
         p.save()
@@ -180,8 +211,14 @@ def paint_candidates(
         p.restore()
         if not path.isEmpty():
             r = path.boundingRect()
-            corner = QPointF(r.left() * scale + offset.x(), r.top() * scale + offset.y())
-            paint_tag(p, corner - QPointF(0, 24), view.text, color=col)
+            w, h = tag_size(p, view.text)
+            wanted.append(
+                (QRectF(r.left() * scale + offset.x(), r.top() * scale + offset.y() - 24, w, h), view, col)
+            )
+    rects = stack_tags([r for r, _, _ in wanted], bounds)
+    for r, (_, view, col) in zip(rects, wanted, strict=True):
+        paint_tag(p, r.topLeft(), view.text, color=col)
+    return rects
 
 
 def paint_prompts(

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from litlora_desktop.core.sam2.models import DEMO_MODEL, MODEL_CHOICES
-from litlora_desktop.ui.settings import AppSettings
+from litlora_desktop.ui.settings import AUTO_THRESHOLD_MIN, AppSettings
 from litlora_desktop.ui.shortcuts import ACTIONS, ShortcutMap, split_keys
 from litlora_desktop.workers.engine import TINY_RANDOM
 
@@ -265,7 +265,7 @@ class SettingsDialog(QDialog):
         )
         self.auto_apply.setChecked(bool(self.settings.get("lora/auto_apply")))
         self.auto_threshold = QDoubleSpinBox(w)
-        self.auto_threshold.setRange(0.5, 1.0)
+        self.auto_threshold.setRange(AUTO_THRESHOLD_MIN, 1.0)
         self.auto_threshold.setSingleStep(0.01)
         self.auto_threshold.setValue(float(self.settings.get("lora/auto_threshold")))
         self.no_overlap = QCheckBox("Keep masks of different objects from overlapping", w)

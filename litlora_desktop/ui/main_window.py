@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.projects = ProjectController(self.session, self.canvas, self)
         self.projects.title_changed.connect(self.setWindowTitle)
         self.projects.status.connect(self.show_status)
+        self.projects.autosave_status.connect(self.status_labels["autosave"].setText)
         self.projects.problem.connect(self.show_problem)
         self.projects.close_requested.connect(self.close)
         self.transfers = TransferController(self.session, lambda: self.projects.project, self)
@@ -222,7 +223,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.status_labels: dict[str, QLabel] = {}
-        for key in ("busy", "device", "model", "frame_ms", "lora", "saved"):
+        for key in ("busy", "autosave", "device", "model", "frame_ms", "lora", "saved"):
             lab = QLabel(self)
             lab.setObjectName(f"status_{key}")
             lab.setContentsMargins(6, 0, 6, 0)

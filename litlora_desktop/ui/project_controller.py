@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,7 @@ class ProjectController(QObject):
 
     title_changed = Signal(str)  # the window's title: the project, a ``*`` when unsaved, the video
     status = Signal(str, int)  # a status-bar message and its duration in ms (0: until replaced; "" clears)
+    autosave_status = Signal(str)  # the status bar's own autosave field (never the message a user reads)
     problem = Signal(str, str)  # title, text: something the user must read
     close_requested = Signal()  # the save that closing waited for is done: close the window now
     _autosaved = Signal()  # the autosaver's callbacks come from its own thread: these carry them here
@@ -102,10 +104,13 @@ class ProjectController(QObject):
         canvas.view_changed.connect(self._remember_view)
 
     def _on_autosaved(self) -> None:
-        self.status.emit("Autosaved.", 2000)
+        """In its own field: an autosave every few seconds must not wipe a pause reason or an undo text."""
+        now = datetime.datetime.now()
+        self.autosave_status.emit(f"Autosaved {now.hour:02d}:{now.minute:02d}")
 
     def _on_autosave_failed(self, msg: str) -> None:
-        self.status.emit(f"Autosave failed: {msg} (will retry)", 10000)
+        self.autosave_status.emit("Autosave failed")
+        self.status.emit(f"Autosave failed: {msg} (will retry)", 10000)  # this one the user must read
 
     # ================================================================== state
     def needs_save(self) -> bool:
@@ -116,7 +121,7 @@ class ProjectController(QObject):
         if p is None:  # a clip opened without a file (embedding, tests): nothing to save it to
             return False
         if p.read_only or (p.loaded_from == "new" and not (p.path / MANIFEST).exists()):
-            return store.revision != self._open_revision  # nothing of it is on disk yet
+            return store.content_version != self._open_revision  # nothing of it is on disk yet
         return p.is_dirty
 
     def _refresh_title(self) -> None:
@@ -180,7 +185,7 @@ class ProjectController(QObject):
         self._stop_autosaver()
         self.project = project
         store = self._session.store
-        self._open_revision = store.revision if store is not None else 0
+        self._open_revision = store.content_version if store is not None else 0
         if project is None:
             self._refresh_title()
             return
@@ -274,7 +279,7 @@ class ProjectController(QObject):
             on_saved=self._autosaved.emit,
             on_error=lambda exc: self._autosave_failed.emit(str(exc)),
         )
-        if self._session.store is not None and self._session.store.revision != self._open_revision:
+        if self._session.store is not None and self._session.store.content_version != self._open_revision:
             self.autosaver.notify_changed()
         self._refresh_title()
 
@@ -431,7 +436,9 @@ class ProjectController(QObject):
         if p is None:
             return
         if p.read_only:  # its folder holds the user's project, autosave included: leave it alone
-            self._open_revision = self._session.store.revision if self._session.store is not None else 0
+            self._open_revision = (
+                self._session.store.content_version if self._session.store is not None else 0
+            )
             self.project = None
             return
         p.discard_autosave()
@@ -439,7 +446,7 @@ class ProjectController(QObject):
             for sub in (DATA_DIR, ADAPTERS_DIR, ""):
                 with contextlib.suppress(OSError):
                     (p.path / sub).rmdir()
-        self._open_revision = self._session.store.revision if self._session.store is not None else 0
+        self._open_revision = self._session.store.content_version if self._session.store is not None else 0
         self.project = None
 
     def confirm_close(self) -> bool:

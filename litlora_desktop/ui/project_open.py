@@ -18,7 +18,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
-from litlora_desktop.core.annotations.manifest import AUTOSAVE, MANIFEST, PROJECT_SUFFIX, ProjectError
+from litlora_desktop.core.annotations.manifest import (
+    AUTOSAVE,
+    MANIFEST,
+    PROJECT_SUFFIX,
+    ProjectError,
+    readable_time,
+)
 from litlora_desktop.core.annotations.project import Project, default_project_path
 from litlora_desktop.workers.background import BackgroundTask
 
@@ -90,8 +96,8 @@ class ProjectOpener(QObject):
             ans = QMessageBox.question(
                 self._window,
                 "Recover unsaved work?",
-                f"{folder.name} has unsaved work from {auto.saved_at} (autosave), newer than its last "
-                "save. Open the autosave? (No opens the last save.)",
+                f"{folder.name} has unsaved work from {readable_time(auto.saved_at)} (autosave), newer "
+                "than its last save. Open the autosave? (No opens the last save.)",
                 Btn.Yes | Btn.No | Btn.Cancel,
                 Btn.Yes,
             )

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 MAX_RECENT = 10
+# The lowest auto-apply threshold offered: a user who trusts the adapters on a hard video may let
+# almost every candidate through (0.5 was the floor, which took that choice away).
+AUTO_THRESHOLD_MIN = 0.05
 
 
 def _coerce(value: Any, default: Any) -> Any:

@@ -28,6 +28,7 @@ LEGEND = (
     ("tracked", STATUS_COLORS[TimelineCode.SAM2]),
     ("corrected", STATUS_COLORS[TimelineCode.USER]),
     ("LoRA candidate", STATUS_COLORS[TimelineCode.LORA]),
+    ("imported", STATUS_COLORS[TimelineCode.IMPORTED]),
     ("suspect", SUSPECT_COLOR),
 )
 
@@ -85,6 +86,14 @@ class LanesView(QWidget):
         self._selected = oid
         self.update()
 
+    @property
+    def hint(self) -> str:
+        """What the empty lanes say: how to start, once there is a video to start on (without one the
+        canvas says to open one, and N would do nothing)."""
+        if self._lanes or self._n <= 0:
+            return ""
+        return "No objects yet: press N, then click on the object."
+
     def _update_height(self) -> None:
         rows = max(1, len(self._lanes))
         self.setFixedHeight(rows * (LANE_HEIGHT + LANE_GAP) + LANE_GAP + 18)
@@ -106,12 +115,10 @@ class LanesView(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(36, 37, 41))
         bar = self._bar_rect()
-        if not self._lanes:
+        if self.hint:
             p.setPen(QColor(140, 140, 140))
             p.drawText(
-                QRectF(8, 0, self.width() - 16, bar.height()),
-                Qt.AlignmentFlag.AlignVCenter,
-                "No objects yet: press N, then click on the object.",
+                QRectF(8, 0, self.width() - 16, bar.height()), Qt.AlignmentFlag.AlignVCenter, self.hint
             )
         for i, (lane, img) in enumerate(zip(self._lanes, self._images, strict=True)):
             y = LANE_GAP + i * (LANE_HEIGHT + LANE_GAP)

@@ -222,13 +222,23 @@ class TransferController(QObject):
         if not ok:
             return
         fmt = list(IMPORT_FORMATS)[labels.index(label)]
+        start = self._beside_video()
         if formats.format_named(fmt).folder:
-            path = QFileDialog.getExistingDirectory(self._window, "Folder of palette PNGs")
+            path = QFileDialog.getExistingDirectory(self._window, "Folder of palette PNGs", start)
         else:
             flt = formats.format_named(fmt).import_filter
-            path, _ = QFileDialog.getOpenFileName(self._window, "Import annotations", "", flt)
+            path, _ = QFileDialog.getOpenFileName(self._window, "Import annotations", start, flt)
         if path:
             self.start_import(Path(path), fmt)
+
+    def _beside_video(self) -> str:
+        """Where the import picker starts: the folder the video (or frame folder) is in, where its
+        annotations usually lie; the project's folder's, for a video opened without a path."""
+        video = self._session.video_path
+        if video:
+            return str(Path(video).resolve().parent)
+        project = self._project()
+        return str(project.path.parent) if project is not None else ""
 
     def start_import(self, path: Path, fmt: str | None = None) -> BackgroundTask | None:
         """Read annotations off the GUI thread, then add them as one undo step and as mask prompts."""

@@ -10,7 +10,7 @@ so the history survives a save and reopen.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litlora_desktop.core.annotations.records import MaskRecord, ObjectInfo
@@ -45,6 +45,10 @@ class HistoryStep:
 
     label: str
     ops: tuple[Op, ...]
+    # the store's content before and after this step (``AnnotationStore.content_version``); in memory
+    # only: a step read from a file gets fresh ones when the store is loaded
+    before: int = field(default=0, compare=False)
+    after: int = field(default=0, compare=False)
 
 
 def invert(op: Op) -> Op:
@@ -114,6 +118,7 @@ class UndoStack:
         self.redo: list[HistoryStep] = []
         self._group_ops: list[Op] | None = None
         self._group_label = ""
+        self._group_versions: tuple[int, int] | None = None  # content before the group, after its last op
         self._group_depth = 0
 
     def open_group(self, label: str) -> None:
@@ -127,8 +132,9 @@ class UndoStack:
         self._group_depth -= 1
         if self._group_depth == 0:
             ops, self._group_ops = self._group_ops or [], None
+            versions, self._group_versions = self._group_versions or (0, 0), None
             if ops:  # changes that happened before an exception are kept and undoable
-                self._push(HistoryStep(self._group_label, tuple(ops)))
+                self._push(HistoryStep(self._group_label, tuple(ops), *versions))
 
     def relabel_group(self, label: str) -> None:
         """Name the open group's step anew (what it did is known only at its end)."""
@@ -140,13 +146,16 @@ class UndoStack:
         if self._group_depth:
             raise RuntimeError(f"cannot {what} inside an open change group")
 
-    def record(self, label: str, ops: list[Op]) -> None:
-        """A new edit: it ends what could be redone, and joins the open group or is a step itself."""
+    def record(self, label: str, ops: list[Op], before: int = 0, after: int = 0) -> None:
+        """A new edit (taking the content from version ``before`` to ``after``): it ends what could be
+        redone, and joins the open group or is a step itself."""
         self.redo.clear()
         if self._group_ops is not None:
             self._group_ops.extend(ops)
+            first = self._group_versions[0] if self._group_versions is not None else before
+            self._group_versions = (first, after)
         else:
-            self._push(HistoryStep(label, tuple(ops)))
+            self._push(HistoryStep(label, tuple(ops), before, after))
 
     def _push(self, step: HistoryStep) -> None:
         self.undo.append(step)

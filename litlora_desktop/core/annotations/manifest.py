@@ -17,6 +17,7 @@ damaged becomes a :class:`ProjectError` whose message says which file and what i
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -207,6 +208,28 @@ def read_store(folder: Path, m: dict[str, Any]) -> AnnotationStore:
         return AnnotationStore.from_json(data, num_frames=num_frames)
     except (ValueError, json.JSONDecodeError) as exc:
         raise ProjectError(f"The annotation data in {folder} is invalid: {exc}", folder) from exc
+
+
+def readable_time(saved_at: str | None, now: _dt.datetime | None = None) -> str:
+    """A manifest's ``saved_at`` (UTC, ISO 8601) as a person reads it, in the local time zone:
+    "today at 14:03", "yesterday at 09:12", "3 March 2026 at 17:45"; the raw text when it is not
+    a time (an old or hand-edited file), "an unknown time" when there is none."""
+    if not saved_at:
+        return "an unknown time"
+    try:
+        when = _dt.datetime.fromisoformat(saved_at)
+    except (TypeError, ValueError):
+        return str(saved_at)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    when = when.astimezone()  # the local zone
+    today = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone().date()
+    clock = f"{when.hour:02d}:{when.minute:02d}"
+    if when.date() == today:
+        return f"today at {clock}"
+    if when.date() == today - _dt.timedelta(days=1):
+        return f"yesterday at {clock}"
+    return f"{when.day} {when.strftime('%B')} {when.year} at {clock}"
 
 
 @dataclass(frozen=True)

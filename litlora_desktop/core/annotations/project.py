@@ -52,6 +52,7 @@ from litlora_desktop.core.annotations.manifest import (
     probe_folder,
     read_manifest,
     read_store,
+    readable_time,
     saved_content,
     store_file_of,
 )
@@ -109,6 +110,7 @@ class Project:
         self._meta_revision = 0
         self._saved = (-1, -1)  # (store revision, meta revision) of the last explicit save
         self._autosaved = (-1, -1)
+        self._saved_content = (-1, -1)  # (store content version, meta revision) of the last explicit save
         self._meta_listeners: list[Callable[[], None]] = []
 
     # ----------------------------------------------------------------- creation / opening
@@ -153,7 +155,7 @@ class Project:
             hint = ""
             if others:
                 info = probe.states[others[0]]
-                hint = f" The {others[0]} from {info.saved_at} can be opened instead."
+                hint = f" The {others[0]} from {readable_time(info.saved_at)} can be opened instead."
             raise ProjectError(f"{exc}{hint}", folder, others) from exc
         return proj
 
@@ -197,6 +199,7 @@ class Project:
             store.num_frames = video.fingerprint.num_frames
         if which == "saved":
             proj._saved = (store.revision, 0)
+            proj._saved_content = (store.content_version, 0)
         proj._autosaved = (store.revision, 0)
         return proj
 
@@ -220,8 +223,8 @@ class Project:
 
     @property
     def is_dirty(self) -> bool:
-        """True when something changed since the last explicit save."""
-        return self._state_key() != self._saved
+        """True when the content differs from the last explicit save (an undo back to it is clean)."""
+        return (self.store.content_version, self._meta_revision) != self._saved_content
 
     def _state_key(self) -> tuple[int, int]:
         return (self.store.revision, self._meta_revision)
@@ -335,6 +338,7 @@ class Project:
         with self._lock:
             self._refuse_if_read_only()
             key = self._state_key()
+            content = self.store.content_version  # before the snapshot: an edit in between shows as unsaved
             snap = self.store.snapshot()
             payload = json_bytes_in_pieces(snap.to_json())  # the autosaver's thread: not in one GIL hold
             rel = f"{DATA_DIR}/store-{time.time_ns():x}-{secrets.token_hex(3)}.json"
@@ -383,6 +387,7 @@ class Project:
                 raise
             if manifest_name == MANIFEST:
                 self._saved = (snap.revision, key[1])
+                self._saved_content = (content, key[1])
             self._autosaved = (snap.revision, key[1])
             collect_garbage(self.path)
 

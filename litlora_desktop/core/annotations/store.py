@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from litlora_desktop.core.annotations.history import MaskOp, ObjectOp, Op, UndoStack, invert
+from litlora_desktop.core.annotations.history import HistoryStep, MaskOp, ObjectOp, Op, UndoStack, invert
 from litlora_desktop.core.annotations.records import (
     MaskRecord,
     ObjectInfo,
@@ -99,6 +99,8 @@ class AnnotationStore:
         self._history = UndoStack(history_limit, history_mask_limit)
         self._listeners: list[Listener] = []
         self.revision = 0
+        self._version = 0  # what the content is: an undo or redo returns to an earlier version
+        self._versions = 0  # versions handed out so far
         self.load_warnings: list[str] = []  # damaged records skipped by from_json, for the user
 
     # ----------------------------------------------------------------- listeners
@@ -321,6 +323,13 @@ class AnnotationStore:
             with self._lock:
                 self._history.close_group()
 
+    @property
+    def content_version(self) -> int:
+        """Names the content: each edit makes a new version, an undo or redo returns to the version
+        the content had then. Unlike ``revision`` it tells "back where it was saved" (the title's
+        ``*``) from "changed since"."""
+        return self._version
+
     def relabel_group(self, label: str) -> None:
         """Rename the step the open group becomes, e.g. with how many frames a propagation tracked,
         which is known only when it ends (no-op when no group is open)."""
@@ -353,6 +362,7 @@ class AnnotationStore:
             inverse = [invert(op) for op in reversed(step.ops)]
             change = self._apply(inverse, "undo")
             self._history.redo.append(step)
+            self._version = step.before
         self._notify(change)
         return True
 
@@ -365,6 +375,7 @@ class AnnotationStore:
             step = self._history.redo.pop()
             change = self._apply(list(step.ops), "redo")
             self._history.undo.append(step)
+            self._version = step.after
         self._notify(change)
         return True
 
@@ -377,7 +388,9 @@ class AnnotationStore:
     def _commit(self, label: str, ops: list[Op]) -> None:
         with self._lock:
             change = self._apply(ops, "edit")
-            self._history.record(label, ops)
+            self._versions += 1
+            before, self._version = self._version, self._versions
+            self._history.record(label, ops, before, self._version)
         self._notify(change)
 
     def _apply(self, ops: list[Op], reason: str) -> StoreChange:
@@ -444,9 +457,22 @@ class AnnotationStore:
         store = cls(snap.height, snap.width, num_frames)
         store._objects = {info.id: info for info in snap.objects}
         store._masks = snap.masks
-        store._history.undo, store._history.redo = list(snap.undo), list(snap.redo)
+        store._history.undo, store._history.redo = _versioned(list(snap.undo), list(snap.redo))
+        store._version = len(store._history.undo)
+        store._versions = store._version + len(store._history.redo)
         store._next_id = snap.next_object_id
         store.load_warnings = warnings
         for line in store.load_warnings:
             log.warning("annotation store: %s", line)
         return store
+
+
+def _versioned(
+    undo: list[HistoryStep], redo: list[HistoryStep]
+) -> tuple[list[HistoryStep], list[HistoryStep]]:
+    """Steps read from a file, numbered as the content versions they lead through: the oldest undo
+    step from 0 to 1, ..., the next redo from len(undo) on (``redo[-1]`` is redone first)."""
+    n = len(undo)
+    undo = [replace(s, before=i, after=i + 1) for i, s in enumerate(undo)]
+    redo = [replace(s, before=n + k, after=n + k + 1) for k, s in enumerate(reversed(redo))][::-1]
+    return undo, redo

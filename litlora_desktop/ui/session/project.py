@@ -12,9 +12,11 @@ project on disk and the live session, and it must leave a project that does not 
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
-from litlora_desktop.core.annotations.records import ObjectInfo
+from litlora_desktop.core.annotations.records import ObjectInfo, default_color
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.video.sources import FrameSource
 
@@ -59,12 +61,51 @@ class SessionProject:
 
 def copy_import(store: AnnotationStore, scratch: AnnotationStore, label: str) -> list[ObjectInfo]:
     """Copy every object of ``scratch`` (what an importer read) into ``store`` as one undo step;
-    returns the new objects."""
+    returns the new objects. Each gets a name and a colour of its own: a file's "object 1" in red
+    next to the user's own red "object 1" could not be told apart in the list, the lanes or on the
+    frame."""
     made = []
+    names = {o.name for o in store.objects}
+    colors = [o.color for o in store.objects]
     with store.group(label):
         for info in scratch.objects:
-            new = store.add_object(info.name, info.color, info.category)
+            generic = info.name in names and _GENERIC.fullmatch(info.name) is not None
+            new = store.add_object(None if generic else _own_name(info.name, names), None, info.category)
+            name = _own_name(new.name, names)  # the store's "object <id>" may be a user's name too
+            color = _own_color(info.color, colors)
+            if (name, color) != (new.name, new.color):
+                new = store.update_object(new.id, name=name, color=color)
+            names.add(new.name)
+            colors.append(new.color)
             for f in scratch.frames_for_object(info.id):
                 store.set_record(f, new.id, scratch.get_record(f, info.id))
             made.append(new)
     return made
+
+
+_GENERIC = re.compile(r"object \d+")
+_NEAR = 60  # colours closer than this (sum of channel differences) are hard to tell apart
+
+
+def _own_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… when an object already has it."""
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name} ({k})" in taken:
+        k += 1
+    return f"{name} ({k})"
+
+
+def _own_color(color: tuple[int, int, int], taken: list[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The file's colour unless an object has (nearly) it; else the first palette colour none has."""
+
+    def free(c: tuple[int, int, int]) -> bool:
+        return all(sum(abs(a - b) for a, b in zip(c, t, strict=True)) >= _NEAR for t in taken)
+
+    if free(color):
+        return color
+    for k in itertools.count():
+        if free(default_color(k)) or k > 10 * (len(taken) + 10):
+            return default_color(k)
+    raise AssertionError("unreachable")

@@ -292,3 +292,38 @@ def test_opening_while_another_writer_saves_never_fails(tmp_path):
         stop.set()
         t.join()
     assert counts == sorted(counts) and counts[-1] >= 3
+
+
+def test_undo_back_to_the_save_is_clean_before_and_after_reopening(tmp_path, video):
+    """``is_dirty`` compares the content, not a change counter: undoing to the saved state is clean,
+    redoing past it is not, in a group too, and the versions of a reopened history line up again."""
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    a = proj.store.objects[0].id
+    with proj.store.group("Brush"):
+        proj.store.set_mask(1, a, blob(20, 20), "user")
+        proj.store.set_mask(2, a, blob(20, 20), "user")
+    assert proj.is_dirty
+    proj.store.undo()
+    assert not proj.is_dirty
+    proj.store.redo()
+    assert proj.is_dirty
+    proj.store.undo()
+    proj.store.undo()  # before the save
+    assert proj.is_dirty
+    proj.store.redo()
+    assert not proj.is_dirty
+    proj.store.redo()
+    proj.store.undo()  # the brush can be redone: saved with its redo step
+    proj.save()
+
+    back = Project.open(tmp_path / "clip.litlora")
+    assert not back.is_dirty and back.store.can_undo and back.store.can_redo
+    back.store.redo()
+    assert back.is_dirty
+    back.store.undo()
+    assert not back.is_dirty
+    back.store.undo()
+    assert back.is_dirty
+    back.store.redo()
+    assert not back.is_dirty
