@@ -167,7 +167,7 @@ class ClipForward:
                 pix = self._attend(t, cur[-1], pos_last, cond, non_cond)
                 out = self._head(fo, pix, hi_res, cur[-1], None, init=False)
                 if single_mask_on_tracked:
-                    fo.single_mask = self._decode(pix, hi_res, None, multimask=False)[0]
+                    fo.single_mask = self._token0(pix, hi_res)
                 fix = prompt if prompt is not None else (corrector(t, fo) if corrector else None)
                 from_prompt = False
                 while fix is not None:
@@ -301,6 +301,18 @@ class ClipForward:
         size = (model.image_size, model.image_size)
         high = F.interpolate(chosen.float(), size=size, mode="bilinear", align_corners=False)
         return dec, {"low": chosen, "high": high, "pointer": pointer, "score": obj.reshape(b, 1, 1)}
+
+    def _token0(self, pix: torch.Tensor, hi_res: list[torch.Tensor]) -> DecoderOut:
+        """The unprompted pass with mask token 0 alone, as LIT-LoRA's adapters run it: SAM2's
+        "dynamic multimask via stability" is off, else an unstable token 0 is swapped for the best of
+        tokens 1-3 (in eval mode) and token 0 would never be the one trained."""
+        dec = self.model.mask_decoder
+        dyn = dec.dynamic_multimask_via_stability
+        dec.dynamic_multimask_via_stability = False
+        try:
+            return self._decode(pix, hi_res, None, multimask=False)[0]
+        finally:
+            dec.dynamic_multimask_via_stability = dyn
 
     def _mask_as_output(self, feat: torch.Tensor, hi_res: list[torch.Tensor], mask: torch.Tensor) -> dict:
         """``_use_mask_as_output``: a mask prompt is taken as the frame's answer (logits -10 / +10);

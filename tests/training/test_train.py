@@ -168,3 +168,21 @@ def test_tracked_frames_also_train_mask_token_0_which_lit_loras_adapters_start_f
         )
         without, _ = train.train_step(model, batch, np.random.default_rng(0))
     assert float(with_token0) != pytest.approx(float(without), rel=1e-4)
+
+
+def test_the_single_mask_pass_is_token_0_even_where_sam2_would_swap_an_unstable_one():
+    """In eval mode SAM2 replaces an unstable token 0 by the best of tokens 1-3; the adapters run
+    with that off, so the training pass must too, or token 0 is never what gets trained."""
+    from litlora_desktop.training.forward import ClipForward, Prompt
+
+    model = random_model(tiny_config(64, init_std=0.2), seed=0).eval()
+    model.mask_decoder.dynamic_multimask_stability_thresh = 1.1  # every mask counts as unstable
+    with torch.no_grad():  # the object is present everywhere, so tracking keeps its mask as it is
+        model.mask_decoder.pred_obj_score_head.proj_out.bias.add_(30.0)
+    batch, _ = make_batch(0, 2, 64, 3)
+    frames, _ = ClipForward(model)(
+        batch.pixels, {0: Prompt(mask=batch.masks[:, 0])}, single_mask_on_tracked=True
+    )
+    assert model.mask_decoder.dynamic_multimask_via_stability  # left as it was
+    for fo in frames[1:]:
+        assert not torch.allclose(fo.single_mask.multimask_logits[:, 0], fo.pred_logits[:, 0])
