@@ -181,6 +181,8 @@ class MainWindow(QMainWindow):
             "nav.play": s.toggle_play,
             "nav.propagate": lambda: s.propagate(False),
             "nav.propagate_back": lambda: s.propagate(True),
+            "nav.propagate_object": lambda: s.propagate(False, selected_only=True),
+            "nav.propagate_object_back": lambda: s.propagate(True, selected_only=True),
             "nav.next_suspect": lambda: s.next_suspect(+1),
             "nav.prev_suspect": lambda: s.next_suspect(-1),
             "obj.add": s.add_object,

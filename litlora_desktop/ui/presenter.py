@@ -200,8 +200,8 @@ class SessionPresenter(QObject):
         self._actions["nav.play"].setIcon(icon("pause" if on else "play"))
 
     def _on_propagating(self, on: bool) -> None:
-        label = "Stop propagating" if on else ACTIONS["nav.propagate"].label
-        self._actions["nav.propagate"].setText(label)
+        for aid in ("nav.propagate", "nav.propagate_object"):
+            self._actions[aid].setText("Stop propagating" if on else ACTIONS[aid].label)
 
     # ------------------------------------------------------------------ status bar
     def refresh_status(self) -> None:

@@ -68,6 +68,15 @@ _SPECS: list[ActionSpec] = [
     ActionSpec("nav.play", "Play / pause (tracks until a frame looks wrong)", "Space", "Navigate"),
     ActionSpec("nav.propagate", "Propagate to the end (again: stop)", "P", "Navigate"),
     ActionSpec("nav.propagate_back", "Propagate back to the start", "Shift+P", "Navigate"),
+    ActionSpec(
+        "nav.propagate_object", "Propagate the selected object to the end (again: stop)", "Ctrl+P", "Navigate"
+    ),
+    ActionSpec(
+        "nav.propagate_object_back",
+        "Propagate the selected object back to the start",
+        "Ctrl+Shift+P",
+        "Navigate",
+    ),
     ActionSpec("nav.next_suspect", "Next suspect frame", "S", "Navigate"),
     ActionSpec("nav.prev_suspect", "Previous suspect frame", "Shift+S", "Navigate"),
     # Objects

@@ -271,9 +271,12 @@ class EngineState:
             out.updates[oid] = upd
         return out
 
-    def propagate(self, start: int, end: int, reverse: bool, job: Job) -> Iterator[TrackOutcome]:
+    def propagate(
+        self, start: int, end: int, reverse: bool, job: Job, object_ids: list[int] | None = None
+    ) -> Iterator[TrackOutcome]:
+        """Track the prompted objects (those of ``object_ids`` only, when given) frame by frame."""
         tr = self._need_tracker()
-        ids = [o for o in tr.object_ids if tr.prompts(o)]
+        ids = [o for o in tr.object_ids if tr.prompts(o) and (object_ids is None or o in object_ids)]
         if not ids:
             return
         t0 = time.perf_counter()

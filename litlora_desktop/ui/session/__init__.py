@@ -276,8 +276,12 @@ class AnnotationSession(QObject):
     def toggle_play(self) -> None:
         self.transport.toggle_play()
 
-    def propagate(self, reverse: bool = False, end: int | None = None) -> None:
-        self.transport.propagate(reverse, end)
+    def propagate(self, reverse: bool = False, end: int | None = None, selected_only: bool = False) -> None:
+        """Track to the end (start); ``selected_only``: the selected object alone, the others untouched."""
+        if selected_only and not self.selected and not self.propagating:
+            self.message.emit("Select an object to propagate (1–9, or click it in the Objects list).")
+            return
+        self.transport.propagate(reverse, end, self.selected if selected_only else None)
 
     def next_suspect(self, direction: int = 1) -> int | None:
         return self.transport.next_suspect(direction)

@@ -31,20 +31,23 @@ class UndoHistory:
         self._propagation: contextlib.ExitStack | None = None
         self._frames: set[int] = set()  # frames the open propagation wrote
         self._reverse = False
+        self._object_name = ""  # the one object the open propagation tracks ("": all)
 
     def attach(self, store: AnnotationStore | None) -> None:
         """A new video's store; a group still open on the old one is closed first."""
         self.close_propagation()
         self._store = store
 
-    def open_propagation(self, reverse: bool) -> None:
-        """Open the one undo step a propagation is written into (a user step: see the docstring)."""
+    def open_propagation(self, reverse: bool, object_name: str = "") -> None:
+        """Open the one undo step a propagation is written into (a user step: see the docstring);
+        ``object_name``: the one object it tracks, named in the step ("Propagate cat 40 frames")."""
         self.close_propagation()
         if self._store is None:
             return
         stack = contextlib.ExitStack()
         stack.enter_context(self._store.group(PROPAGATE))
         self._propagation, self._frames, self._reverse = stack, set(), reverse
+        self._object_name = object_name
 
     def close_propagation(self) -> None:
         """End the propagation's step, named after the frames it tracked ("Propagate back 3 frames")."""
@@ -52,8 +55,9 @@ class UndoHistory:
             stack, self._propagation = self._propagation, None
             n = len(self._frames)
             way = " back" if self._reverse else ""
+            what = f" {self._object_name}" if self._object_name else ""
             if self._store is not None:
-                self._store.relabel_group(f"{PROPAGATE}{way} {n} frame{'' if n == 1 else 's'}")
+                self._store.relabel_group(f"{PROPAGATE}{what}{way} {n} frame{'' if n == 1 else 's'}")
             stack.close()
 
     def frame_group(self, frame: int) -> AbstractContextManager[None]:

@@ -2,8 +2,9 @@
 
 Every frame is tracked on the model thread; what comes back is written into the store here, as an
 undo step (``history.py``: an automatic one for a step or playback, the user's own for a propagation):
-SAM2's mask, unless the cell holds a prompt (the prompt's mask stays) or the tracker auto-applied a
-LoRA candidate; the adapters' candidates go to the LoRA side.
+SAM2's mask, unless the cell holds a prompt or a mask from the user, an accept or an import (that mask
+stays, always) or the tracker auto-applied a LoRA candidate; the adapters' candidates go to the LoRA
+side. A propagation tracks every prompted object or only one (the others' masks are not touched).
 
 Kept apart from the session because it is the one place that turns tracker output into store records,
 and the propagation job's lifetime (started, stopped, its one undo step) is its own. The session
@@ -70,15 +71,20 @@ class Tracking(QObject):
     def propagating(self) -> bool:
         return self._job is not None
 
-    def propagate(self, start: int, end: int, reverse: bool) -> None:
-        """Track every prompted object from ``start`` to ``end`` in the background, as one undo step of
-        its own ("Propagate 40 frames")."""
-        self._history.open_propagation(reverse)
+    def propagate(self, start: int, end: int, reverse: bool, object_id: int | None = None) -> None:
+        """Track every prompted object (or only ``object_id``: the others' masks are not touched) from
+        ``start`` to ``end`` in the background, as one undo step of its own ("Propagate 40 frames",
+        "Propagate cat back 40 frames")."""
+        name = ""
+        if object_id is not None and self._store is not None:
+            name = self._store.object(object_id).name
+        self._history.open_propagation(reverse, name)
         state, seeds = self._engine.state, self._prompts.queue
+        only = None if object_id is None else [object_id]
 
         def run(job: Any) -> Any:
             yield from run_seeds(state, seeds, job)  # every prompt is in before tracking over it
-            yield from state.propagate(start, end, reverse, job)
+            yield from state.propagate(start, end, reverse, job, only)
 
         self._job = self._engine.call(
             run,
@@ -127,6 +133,11 @@ class Tracking(QObject):
 
     def _write(self, f: int, oid: int, upd: ObjectUpdate) -> None:
         om = upd.mask
+        held = self._store.get_record(f, oid)
+        if held is not None and held.provenance.kind != "sam2":
+            # The user's mask (drawn, accepted, imported) is never replaced by tracking, whatever the
+            # tracker thought: a stroke can land before a queued frame's result comes back.
+            return
         if upd.applied is not None:
             self._lora.write_candidate(f, oid, upd.applied)
             return

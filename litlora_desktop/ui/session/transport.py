@@ -160,8 +160,9 @@ class Transport(QObject):
         return int(cand[0])
 
     # ------------------------------------------------------------------ propagating
-    def propagate(self, reverse: bool = False, end: int | None = None) -> None:
-        """Track every prompted object frame by frame to the end (or start); again to stop."""
+    def propagate(self, reverse: bool = False, end: int | None = None, object_id: int | None = None) -> None:
+        """Track every prompted object (or only ``object_id``) frame by frame to the end (or start);
+        again to stop."""
         if self._tracking.propagating:
             self._tracking.cancel()
             return
@@ -172,7 +173,7 @@ class Transport(QObject):
         if end is None:
             end = 0 if reverse else self._last
         if end != self.current:
-            self._tracking.propagate(self.current, end, reverse)
+            self._tracking.propagate(self.current, end, reverse, object_id)
 
     def stop(self) -> None:
         """Stop playback and propagation (a user edit then lands in its own undo step)."""
