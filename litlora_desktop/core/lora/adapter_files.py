@@ -1,19 +1,24 @@
-"""Adapter folders: the bank written to disk (one safetensors file per adapter and ``litlora.json``)
-and read back, into this video or another.
+"""Adapter folders: the bank written to disk (one safetensors file per adapter, one per object for its
+samples, and ``litlora.json``) and read back, into this video or another.
 
 A folder may come from anywhere (a shared project, a damaged disk), so reading checks everything
-before anything changes (all or nothing): the rank (1..MAX_RANK), that every adapter file is a plain
-file in the folder itself (no path out of it), its size, and its tensors' names, shapes and finiteness
-against this model's decoder; an adapter whose weights are all zero (never trained) is refused too.
-Every refusal is one LitLoRAError sentence naming the file. Samples' tensors are tied to their video
-and are not saved; their metadata is.
+before anything changes (all or nothing): the rank (1..MAX_RANK), that every file it names is a plain
+file in the folder itself (no path out of it), its size, and its tensors' names, shapes, dtypes and
+values against this model's decoder; an adapter whose weights are all zero (never trained) is refused
+too. Every refusal is one LitLoRAError sentence naming the file.
+
+Samples (the decoder inputs of each correction and its target) are saved too, so replay survives a
+restart, but bounded: the newest ``SAVED_SAMPLES_PER_OBJECT`` of each object and, over all objects,
+the newest that fit in ``SAVED_SAMPLE_BYTES`` (a SAM2.1 sample is 17 MiB). A folder written before
+samples were saved simply has none.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,68 +29,180 @@ from safetensors.torch import save as safetensors_bytes
 from litlora_desktop.core.files import atomic_write_bytes, read_regular_file
 from litlora_desktop.core.lora.adapters import AdapterBank
 from litlora_desktop.core.lora.errors import LitLoRAError
+from litlora_desktop.core.lora.losses import VOID
 from litlora_desktop.core.lora.objects import ObjectLoRA
+from litlora_desktop.core.lora.samples import CorrectionSample
 from litlora_desktop.core.lora.settings import LoraSettings
+from litlora_desktop.core.sam2.tracker import Tracker
 
 __all__ = [
     "MAX_ADAPTERS_PER_OBJECT",
     "MAX_RANK",
+    "MAX_SAMPLES_READ",
+    "SAVED_SAMPLES_PER_OBJECT",
+    "SAVED_SAMPLE_BYTES",
     "SCHEMA_VERSION",
-    "AdapterPlan",
+    "FolderPlan",
+    "PlannedAdapter",
+    "PlannedSample",
     "read_adapters",
+    "sample_shapes",
     "save_adapters",
 ]
 
 SCHEMA_VERSION = 1
 MAX_RANK = 64  # a LoRA rank read from a file is bounded: 10**7 tried to allocate 5 GB
 MAX_ADAPTERS_PER_OBJECT = 16
-# What a checked folder holds: (rank, alpha, dropout, [(object id here, file name, frames trained on, tensors)]).
-AdapterPlan = tuple[int, float, float, list[tuple[int, str, list[int], dict[str, torch.Tensor]]]]
+SAVED_SAMPLES_PER_OBJECT = 8  # the newest corrections of each object are kept for replay after a restart
+SAVED_SAMPLE_BYTES = 256 * 2**20  # and no more than this in all (about 15 SAM2.1 samples)
+MAX_SAMPLES_READ = 64  # a file claiming more samples for one object is refused
+_FEATURE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_SAMPLE_PARTS = ("image_embeddings", "high_res_0", "high_res_1", "target")
+_OWN_FILE = re.compile(r"object\d+_(A\d+|samples)\.safetensors")  # files this module writes
+
+
+@dataclass
+class PlannedAdapter:
+    """A checked adapter file: the object it goes to here, its saved label and its weights."""
+
+    object_id: int
+    file: str
+    label: str
+    trained_on: list[int]
+    weights: dict[str, torch.Tensor]
+
+
+@dataclass
+class PlannedSample:
+    """A checked sample: the object it goes to here, the adapter label it trained, and its tensors."""
+
+    object_id: int
+    frame_index: int
+    created: float
+    adapter_label: str | None
+    origin: str
+    tensors: dict[str, torch.Tensor]
+
+
+@dataclass
+class FolderPlan:
+    """What a checked folder holds, ready to go into the bank; nothing of it is in the decoder yet."""
+
+    rank: int
+    alpha: float
+    dropout: float
+    adapters: list[PlannedAdapter] = field(default_factory=list)
+    samples: list[PlannedSample] = field(default_factory=list)
+    accepted: dict[int, dict[int, str]] = field(default_factory=dict)  # object -> frame -> label
+    corrections: dict[int, int] = field(default_factory=dict)
+    enabled: bool = False  # LIT_LoRA was on when the folder was saved
+
+
+def sample_shapes(tracker: Tracker) -> dict[str, tuple[int, ...]]:
+    """The shape of each part of a sample on this model: its decoder's inputs and the S x S target."""
+    cfg = tracker.model.config
+    c = int(cfg.mask_decoder_config.hidden_size)
+    s = int(tracker.image_size)
+    e = s // int(cfg.prompt_encoder_config.patch_size)
+    return {
+        "image_embeddings": (1, c, e, e),
+        "high_res_0": (1, c // 8, 4 * e, 4 * e),
+        "high_res_1": (1, c // 4, 2 * e, 2 * e),
+        "target": (s, s),
+    }
+
+
+def _samples_to_save(
+    objects: dict[int, ObjectLoRA], per_object: int, budget: int
+) -> dict[int, list[CorrectionSample]]:
+    """The samples a save keeps: each object's newest ``per_object``, then the newest that fit ``budget``."""
+    pool = [(oid, x) for oid, ob in objects.items() for x in ob.samples[-per_object:] if per_object > 0]
+    pool.sort(key=lambda p: p[1].created, reverse=True)
+    kept: set[int] = set()
+    used = 0
+    for _, x in pool:
+        if used + x.nbytes > budget:
+            continue
+        used += x.nbytes
+        kept.add(id(x))
+    return {oid: [x for x in ob.samples if id(x) in kept] for oid, ob in objects.items()}
 
 
 def save_adapters(
-    folder: str | Path, bank: AdapterBank, objects: dict[int, ObjectLoRA], settings: LoraSettings
+    folder: str | Path,
+    bank: AdapterBank,
+    objects: dict[int, ObjectLoRA],
+    settings: LoraSettings,
+    enabled: bool = False,
+    samples_per_object: int = SAVED_SAMPLES_PER_OBJECT,
+    sample_bytes: int = SAVED_SAMPLE_BYTES,
 ) -> Path:
-    """Write every adapter (safetensors), its config and sample metadata into ``folder``.
+    """Write every adapter (safetensors), each object's newest samples, the config and ``enabled``.
 
     Each file is written to a temporary name and renamed, so a crash never leaves half an adapter, and
     gets the user's usual permissions (safetensors' own ``save_file`` made them 0600, unreadable to the
-    rest of a team sharing the project).
+    rest of a team sharing the project). ``litlora.json`` is written last; files of an earlier save
+    that it no longer names (a deleted object's) are removed after it.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "settings": asdict(settings),
+        "enabled": bool(enabled),
         "objects": {},
     }
+    written: set[str] = set()
     with bank.lock:
+        keep = _samples_to_save(objects, samples_per_object, sample_bytes)
         for oid, ob in objects.items():
             ads = []
             for name, ad in ob.adapters.items():
                 fname = f"object{oid}_{ad.label}.safetensors"
                 atomic_write_bytes(folder / fname, safetensors_bytes(bank.weights(name)))
+                written.add(fname)
                 ads.append(
                     {"label": ad.label, "file": fname, "created": ad.created, "trained_on": ad.trained_on}
                 )
-            meta["objects"][str(oid)] = {
+            info: dict[str, Any] = {
                 "adapters": ads,
-                "samples": [
-                    {
-                        "frame": x.frame_index,
-                        "created": x.created,
-                        "adapter": ob.label_of(x.adapter) if x.adapter in ob.adapters else None,
-                    }
-                    for x in ob.samples
-                ],
+                "samples": [],
                 "accepted": {str(f): a for f, a in ob.accepted.items()},
                 "corrections": ob.corrections,
             }
+            if keep[oid]:
+                tensors: dict[str, torch.Tensor] = {}
+                shared: set[int] = set()
+                for i, x in enumerate(keep[oid]):
+                    parts = (x.image_embeddings, *x.high_resolution_features[:2], x.target)
+                    for part, t in zip(_SAMPLE_PARTS, parts, strict=True):
+                        t = t.detach().cpu().contiguous()
+                        if t.untyped_storage().data_ptr() in shared:  # safetensors refuses shared memory
+                            t = t.clone()
+                        shared.add(t.untyped_storage().data_ptr())
+                        tensors[f"{i}.{part}"] = t
+                    info["samples"].append(
+                        {
+                            "index": i,
+                            "frame": x.frame_index,
+                            "created": x.created,
+                            "adapter": ob.label_of(x.adapter) if x.adapter in ob.adapters else None,
+                            "origin": x.origin,
+                        }
+                    )
+                fname = f"object{oid}_samples.safetensors"
+                atomic_write_bytes(folder / fname, safetensors_bytes(tensors))
+                written.add(fname)
+                info["samples_file"] = fname
+            meta["objects"][str(oid)] = info
     atomic_write_bytes(folder / "litlora.json", json.dumps(meta, indent=1).encode("utf-8"))
+    for old in folder.iterdir():
+        if _OWN_FILE.fullmatch(old.name) and old.name not in written and old.is_file():
+            old.unlink(missing_ok=True)
     return folder
 
 
-def read_adapters(folder: Path, bank: AdapterBank, object_map: dict[int, int]) -> AdapterPlan:
+def read_adapters(folder: Path, bank: AdapterBank, object_map: dict[int, int]) -> FolderPlan:
     """Read and check a saved folder against ``bank``'s decoder; LitLoRAError on the first fault.
 
     ``object_map`` maps saved object ids to this tracker's ids (ids not in it stay as they are).
@@ -108,8 +225,12 @@ def read_adapters(folder: Path, bank: AdapterBank, object_map: dict[int, int]) -
     return _checked_plan(folder, meta, object_map, bank)
 
 
-def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: AdapterBank) -> AdapterPlan:
-    """Validate litlora.json and read every adapter file it names; LitLoRAError on the first fault."""
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: AdapterBank) -> FolderPlan:
+    """Validate litlora.json and read every file it names; LitLoRAError on the first fault."""
     where = folder / "litlora.json"
 
     def bad(what: str) -> LitLoRAError:
@@ -118,7 +239,7 @@ def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: Ada
     if not isinstance(meta, dict):
         raise bad("it is not a JSON object")
     version = meta.get("schema_version", 0)
-    if isinstance(version, bool) or not isinstance(version, int):
+    if not _whole(version):
         raise bad("its schema_version is not a whole number")
     if version > SCHEMA_VERSION:
         raise LitLoRAError(f"{folder} was written by a newer version of LIT-LoRA Desktop")
@@ -126,7 +247,7 @@ def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: Ada
     if not isinstance(saved, dict):
         raise bad("its settings are not a JSON object")
     rank, alpha, dropout = saved.get("rank", 4), saved.get("alpha", 4.0), saved.get("dropout", 0.1)
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK:
+    if not _whole(rank) or not 1 <= rank <= MAX_RANK:
         raise bad(f"its LoRA rank {str(rank)[:20]} is not a whole number from 1 to {MAX_RANK}")
     for name, v, ok in (
         ("alpha", alpha, lambda x: 0 < x <= 1e4),
@@ -137,10 +258,11 @@ def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: Ada
     objects = meta.get("objects", {})
     if not isinstance(objects, dict):
         raise bad("its objects are not a JSON object")
+    plan = FolderPlan(rank, float(alpha), float(dropout), enabled=meta.get("enabled") is True)
     shapes = bank.shapes(rank)
     numel = sum(math.prod(v) for v in shapes.values())
     limit = 8 * numel + (1 << 20)  # float64 at most, plus the header
-    plan = []
+    device = bank.tracker.device
     for key, info in objects.items():
         if not (isinstance(key, str) and key.isdigit()) or not isinstance(info, dict):
             raise bad(f"object {str(key)[:20]!r} is not an object id with its adapters")
@@ -150,44 +272,116 @@ def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: Ada
             raise bad(f"object {key} has no list of at most {MAX_ADAPTERS_PER_OBJECT} adapters")
         for a in ads:
             fname = a.get("file") if isinstance(a, dict) else None
-            if not isinstance(fname, str) or not _plain_file_name(folder, fname):
-                raise LitLoRAError(
-                    f"The adapter list {where} names {str(fname)[:60]!r}, which is not a file in {folder} "
-                    "itself: it was refused."
-                )
+            _check_name(folder, where, fname)
             trained = a.get("trained_on", [])
-            if not isinstance(trained, list) or not all(
-                isinstance(f, int) and not isinstance(f, bool) for f in trained
-            ):
+            if not isinstance(trained, list) or not all(_whole(f) for f in trained):
                 trained = []
-            plan.append(
-                (
-                    oid,
-                    fname,
-                    trained[:100_000],
-                    _read_adapter(folder / fname, shapes, limit, bank.tracker.device),
-                )
+            label = a.get("label")
+            label = label[:64] if isinstance(label, str) and label else f"A{len(plan.adapters) + 1}"
+            sd = _read_adapter(folder / fname, shapes, limit, device)
+            plan.adapters.append(PlannedAdapter(oid, fname, label, trained[:100_000], sd))
+        plan.samples += _read_samples(folder, where, key, oid, info, bank.tracker)
+        acc = info.get("accepted", {})
+        if isinstance(acc, dict):
+            plan.accepted[oid] = {
+                int(f): a[:64] for f, a in list(acc.items())[:1_000_000] if f.isdigit() and isinstance(a, str)
+            }
+        n = info.get("corrections", 0)
+        plan.corrections[oid] = n if _whole(n) and 0 <= n < 10**9 else 0
+    return plan
+
+
+def _check_name(folder: Path, where: Path, fname: Any) -> None:
+    if not isinstance(fname, str) or not _plain_file_name(folder, fname):
+        raise LitLoRAError(
+            f"The adapter list {where} names {str(fname)[:60]!r}, which is not a file in {folder} "
+            "itself: it was refused."
+        )
+
+
+def _read_samples(
+    folder: Path, where: Path, key: str, oid: int, info: dict[str, Any], tracker: Tracker
+) -> list[PlannedSample]:
+    """An object's saved samples, every one checked; [] for a folder saved before samples were."""
+    fname = info.get("samples_file")
+    if fname is None:
+        return []
+    _check_name(folder, where, fname)
+    entries = info.get("samples", [])
+    if not isinstance(entries, list) or len(entries) > MAX_SAMPLES_READ:
+        raise LitLoRAError(
+            f"The adapter list {where} is damaged: object {key} has no list of at most "
+            f"{MAX_SAMPLES_READ} samples."
+        )
+    shapes = sample_shapes(tracker)
+    path = folder / fname
+    per_sample = sum(4 * math.prod(s) for s in shapes.values())  # float32 at most
+    sd = _read_tensors(path, "samples file", len(entries) * per_sample + (1 << 20))
+    out = []
+    indices: set[int] = set()
+    for e in entries:
+        i = e.get("index") if isinstance(e, dict) else None
+        frame, created = (e.get("frame"), e.get("created", 0.0)) if isinstance(e, dict) else (None, None)
+        if not _whole(i) or i in indices or not _whole(frame) or not 0 <= frame < 10**9:
+            raise LitLoRAError(f"The adapter list {where} is damaged: a sample of object {key} is not valid.")
+        if isinstance(created, bool) or not isinstance(created, (int, float)) or not math.isfinite(created):
+            created = 0.0
+        indices.add(i)
+        adapter, origin = e.get("adapter"), e.get("origin", "")
+        tensors = {}
+        for part, shape in shapes.items():
+            t = sd.get(f"{i}.{part}")
+            if t is None or tuple(t.shape) != shape:
+                raise LitLoRAError(f"The samples file {path} does not fit this model (other shapes).")
+            if part == "target":
+                if t.dtype != torch.uint8 or not bool(((t == 0) | (t == 1) | (t == VOID)).all()):
+                    raise LitLoRAError(
+                        f"The samples file {path} is damaged: a target is not a 0/1/void mask."
+                    )
+                tensors[part] = t.to(tracker.device)
+            else:
+                if t.dtype not in _FEATURE_DTYPES or not bool(torch.isfinite(t).all()):
+                    raise LitLoRAError(
+                        f"The samples file {path} is damaged: it holds features that are not finite numbers."
+                    )
+                tensors[part] = t.to(dtype=torch.float32, device=tracker.device)
+        out.append(
+            PlannedSample(
+                oid,
+                frame,
+                float(created),
+                adapter[:64] if isinstance(adapter, str) else None,
+                origin[:4096] if isinstance(origin, str) else "",
+                tensors,
             )
-    return rank, float(alpha), float(dropout), plan
+        )
+    if set(sd) != {f"{i}.{p}" for i in indices for p in _SAMPLE_PARTS}:
+        raise LitLoRAError(f"The samples file {path} does not match its list in {where}.")
+    return out
+
+
+def _read_tensors(path: Path, what: str, limit: int) -> dict[str, torch.Tensor]:
+    """A safetensors file of at most ``limit`` bytes; LitLoRAError naming the file otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise LitLoRAError(f"The {what} {path} is {size} bytes, far more than it can be for this model.")
+        raw = read_regular_file(path)
+    except FileNotFoundError:
+        raise LitLoRAError(f"The {what} {path} is missing.") from None
+    except OSError as exc:
+        raise LitLoRAError(f"The {what} {path} cannot be read: {exc.strerror or exc}.") from None
+    try:
+        return load_safetensors_bytes(raw)
+    except Exception:  # safetensors raises its own error types on damaged headers
+        raise LitLoRAError(f"The {what} {path} is damaged: it is not a readable safetensors file.") from None
 
 
 def _read_adapter(
     path: Path, shapes: dict[str, tuple[int, int]], limit: int, device: torch.device
 ) -> dict[str, torch.Tensor]:
     """An adapter file's tensors, checked against ``shapes``; LitLoRAError naming the file otherwise."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise LitLoRAError(f"The adapter {path} is {size} bytes, far more than an adapter of this model.")
-        raw = read_regular_file(path)
-    except FileNotFoundError:
-        raise LitLoRAError(f"The adapter {path} is missing.") from None
-    except OSError as exc:
-        raise LitLoRAError(f"The adapter {path} cannot be read: {exc.strerror or exc}.") from None
-    try:
-        sd = load_safetensors_bytes(raw)
-    except Exception:  # safetensors raises its own error types on damaged headers
-        raise LitLoRAError(f"The adapter {path} is damaged: it is not a readable safetensors file.") from None
+    sd = _read_tensors(path, "adapter", limit)
     if not sd:
         raise LitLoRAError(f"The adapter {path} is empty: it holds no weights.")
     if set(sd) != set(shapes) or any(tuple(t.shape) != shapes[k] for k, t in sd.items()):

@@ -16,7 +16,7 @@ in the shared decoder), ``trainer`` (which adapter learns, and when to stop), ``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,17 @@ from litlora_desktop.core.lora.trainer import CancelFn, Trainer, TrainProgress
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.sam2.tracker import Tracker
 
-__all__ = ["LitLoRA"]
+__all__ = ["LitLoRA", "LoadReport"]
+
+
+@dataclass
+class LoadReport:
+    """What ``LitLoRA.restore`` put in: adapter labels and sample counts per object, and whether
+    LIT_LoRA was on when the folder was saved."""
+
+    adapters: dict[int, list[str]] = field(default_factory=dict)
+    samples: dict[int, int] = field(default_factory=dict)
+    enabled: bool = False
 
 
 class LitLoRA:
@@ -208,40 +218,90 @@ class LitLoRA:
         self.bank.constants = None
 
     # ------------------------------------------------------------------------------ persistence
-    def save(self, folder: str | Path) -> Path:
-        """Write every adapter (safetensors), its config and sample metadata into ``folder``."""
-        return save_adapters(folder, self.bank, self._objects, self.settings)
+    def save(self, folder: str | Path, enabled: bool = False) -> Path:
+        """Write every adapter (safetensors), each object's newest samples (bounded, see
+        ``adapter_files``), the config and whether LIT_LoRA is on (``enabled``) into ``folder``."""
+        return save_adapters(folder, self.bank, self._objects, self.settings, enabled)
 
     def load(self, folder: str | Path, object_map: dict[int, int] | None = None) -> dict[int, list[str]]:
-        """Load saved adapters (e.g. from another video) for candidates here.
+        """Load saved adapters and samples (e.g. from another video); the loaded labels per object.
+
+        ``restore`` with its report; ``object_map`` maps saved object ids to this tracker's ids.
+        """
+        return self.restore(folder, object_map).adapters
+
+    def restore(
+        self, folder: str | Path, object_map: dict[int, int] | None = None, same_video: bool = True
+    ) -> LoadReport:
+        """Load saved adapters with their samples, so replay continues where it stopped.
 
         ``object_map`` maps saved object ids to this tracker's ids (default: same ids). Everything is
         checked before anything changes (``adapter_files.read_adapters``); every refusal is one
-        LitLoRAError sentence. Returns the loaded labels per object.
+        LitLoRAError sentence. ``same_video``: the folder is this video's own project, so its
+        accepted candidates and correction counts come back too; otherwise (another video) its
+        samples keep the folder as their origin, so no correction here replaces one of them.
         """
         folder = Path(folder)
-        rank, alpha, dropout, plan = read_adapters(folder, self.bank, object_map or {})
-        # adapters are rebuilt with the shape they were trained with. In place: the app keeps this
-        # settings object and changes auto-apply on it later
-        checked = LoraSettings.from_dict(
-            asdict(self.settings) | {"rank": rank, "alpha": alpha, "dropout": dropout}
-        )
-        self.settings.rank, self.settings.alpha, self.settings.dropout = (
-            checked.rank,
-            checked.alpha,
-            checked.dropout,
-        )
-        loaded: dict[int, list[str]] = {}
+        plan = read_adapters(folder, self.bank, object_map or {})
+        shape = (plan.rank, plan.alpha, plan.dropout)
+        mine = (self.settings.rank, self.settings.alpha, self.settings.dropout)
+        if plan.adapters and shape != mine and any(o.adapters for o in self._objects.values()):
+            raise LitLoRAError(
+                f"The adapters in {folder} have LoRA rank {plan.rank} (alpha {plan.alpha:g}) but this "
+                f"project's have rank {mine[0]} (alpha {mine[1]:g}): they cannot be used together."
+            )
+        if plan.adapters:
+            # adapters are rebuilt with the shape they were trained with. In place: the app keeps this
+            # settings object and changes auto-apply on it later
+            checked = LoraSettings.from_dict(
+                asdict(self.settings) | {"rank": plan.rank, "alpha": plan.alpha, "dropout": plan.dropout}
+            )
+            self.settings.rank, self.settings.alpha, self.settings.dropout = (
+                checked.rank,
+                checked.alpha,
+                checked.dropout,
+            )
+        report = LoadReport(enabled=plan.enabled)
+        names: dict[tuple[int, str], str] = {}  # (object, saved label) -> the adapter's name here
+        labels: dict[tuple[int, str], str] = {}  # ... and its label here
         with self.lock:
-            for oid, fname, trained_on, sd in plan:
-                ob = self._obj(oid)
-                ad = self.bank.new_adapter(ob, oid, self.settings)
-                ad.trained_on = trained_on
-                if not self.bank.load_weights(ad.name, sd):
-                    raise LitLoRAError(f"The adapter {folder / fname} does not fit this model's decoder.")
-                loaded.setdefault(oid, []).append(ad.label)
+            for pa in plan.adapters:
+                ob = self._obj(pa.object_id)
+                ad = self.bank.new_adapter(ob, pa.object_id, self.settings)
+                ad.trained_on = pa.trained_on
+                if not self.bank.load_weights(ad.name, pa.weights):
+                    raise LitLoRAError(f"The adapter {folder / pa.file} does not fit this model's decoder.")
+                names[(pa.object_id, pa.label)] = ad.name
+                labels[(pa.object_id, pa.label)] = ad.label
+                report.adapters.setdefault(pa.object_id, []).append(ad.label)
             self.bank.keep_constants_if_possible()
-        return loaded
+        origin = "" if same_video else str(folder)
+        for ps in plan.samples:
+            t = ps.tensors
+            sample = CorrectionSample(
+                object_id=ps.object_id,
+                frame_index=ps.frame_index,
+                image_embeddings=t["image_embeddings"],
+                high_resolution_features=(t["high_res_0"], t["high_res_1"]),
+                target=t["target"],
+                created=ps.created,
+                adapter=names.get((ps.object_id, ps.adapter_label or "")),
+                origin=ps.origin or origin,
+            )
+            ob = self._obj(ps.object_id)
+            ob.samples = [
+                x for x in ob.samples if (x.frame_index, x.origin) != (sample.frame_index, sample.origin)
+            ]
+            ob.samples.append(sample)  # learned already: replayed, not queued
+            del ob.samples[: -self.settings.max_samples_per_object]
+            report.samples[ps.object_id] = report.samples.get(ps.object_id, 0) + 1
+        if same_video:
+            for oid, acc in plan.accepted.items():
+                ob = self._obj(oid)
+                ob.accepted.update({f: labels.get((oid, a), a) for f, a in acc.items()})
+            for oid, n in plan.corrections.items():
+                self._obj(oid).corrections += n
+        return report
 
     def ensure_ready(self) -> None:
         """Pick up the decoder constants once the tracker has tracked a frame (for loaded adapters)."""

@@ -39,9 +39,12 @@ class ObjectLoRA:
     def add_sample(self, sample: CorrectionSample, max_samples: int) -> None:
         """Queue a correction to learn and keep it for replay; a frame's newer correction replaces its
         older one, and the replay memory stays bounded (oldest dropped first)."""
-        frame_index = sample.frame_index
-        self.samples = [s for s in self.samples if s.frame_index != frame_index]
-        self.pending = [s for s in self.pending if s.frame_index != frame_index]
+
+        def other(s: CorrectionSample) -> bool:
+            return s.frame_index != sample.frame_index or s.origin != sample.origin
+
+        self.samples = [s for s in self.samples if other(s)]
+        self.pending = [s for s in self.pending if other(s)]
         self.samples.append(sample)
         self.pending.append(sample)
         self.corrections += 1
@@ -53,8 +56,8 @@ class ObjectLoRA:
     def remove_frame(self, frame_index: int) -> bool:
         """Withdraw a frame's correction from the queue and the replay pool; False if it held none."""
         before = len(self.samples) + len(self.pending)
-        self.samples = [s for s in self.samples if s.frame_index != frame_index]
-        self.pending = [s for s in self.pending if s.frame_index != frame_index]
+        self.samples = [s for s in self.samples if s.frame_index != frame_index or s.origin]
+        self.pending = [s for s in self.pending if s.frame_index != frame_index or s.origin]
         removed = len(self.samples) + len(self.pending) < before
         if removed:
             self.corrections = max(0, self.corrections - 1)

@@ -32,6 +32,9 @@ class CorrectionSample:
     target: torch.Tensor  # (S, S) uint8: 0, 1, or 255 void
     created: float = field(default_factory=time.time)
     adapter: str | None = None
+    # "" for a correction made on this video; else the project it came from (its frame_index is that
+    # video's, so it never stands for, or is replaced by, a correction of the same frame here)
+    origin: str = ""
 
     @classmethod
     def from_capture(cls, cap: DecoderCapture, target: torch.Tensor) -> CorrectionSample:

@@ -79,6 +79,7 @@ class LoraController(QObject):
         # that record back, and with it the candidates the user chose from
         self._taken: OrderedDict[MaskRecord, list[Any]] = OrderedDict()
         self._unlisten: Callable[[], None] | None = None
+        self._video = 0  # counts videos: a load that answers after the next video opened is dropped
 
     def attach(self, store: AnnotationStore | None) -> None:
         """A new video: training stops, candidates and counts are dropped, LIT-LoRA is off."""
@@ -97,8 +98,10 @@ class LoraController(QObject):
         self._disagree.clear()
         self.training.clear()
         self.counts = {}
+        self._video += 1
         if self.enabled:
             self.enabled = False
+            self._engine.call(setattr, self._engine.state, "lora_enabled", False, label="lora switch")
             self.lora_changed.emit(False)
 
     # ------------------------------------------------------------------ switching
@@ -354,26 +357,44 @@ class LoraController(QObject):
 
     # ------------------------------------------------------------------ adapters on disk
     def load_adapters(self, folder: Path | None) -> None:
-        """Load a project's saved adapters into the new tracker (when ``folder`` has any)."""
+        """Load a project's saved adapters and samples into the new tracker (when ``folder`` has
+        any); LIT_LoRA comes back on when it was on at the save."""
         if folder is None or not (folder / ADAPTER_META).is_file():
             return
-        st = self._engine.state
+        st, video = self._engine.state, self._video
 
-        def load() -> dict[int, list[str]]:
-            return st.lora.load(folder) if st.lora is not None else {}
+        def load() -> Any:
+            return st.lora.restore(folder) if st.lora is not None else None
 
-        self._engine.call(load, label="load adapters", on_result=self._adapters_loaded)
+        self._engine.call(load, label="load adapters", on_result=lambda r: self._adapters_loaded(r, video))
 
-    def _adapters_loaded(self, loaded: dict[int, list[str]]) -> None:
-        n = sum(len(v) for v in loaded.values())
-        if n:
-            self.message.emit(f"Loaded {n} LIT-LoRA adapter{'s' if n != 1 else ''} from the project.")
+    def _adapters_loaded(self, report: Any, video: int) -> None:
+        if report is None or video != self._video:
+            return
+        n = sum(len(v) for v in report.adapters.values())
+        k = sum(report.samples.values())
+        if report.enabled and not self.enabled and not self.unavailable_reason():
+            self.set_enabled(True)
+        if n or k:
+            on = " LIT_LoRA is on, as it was." if report.enabled and self.enabled else ""
+            self.message.emit(
+                f"Loaded {_count(n, 'LIT-LoRA adapter')} and {_count(k, 'sample')} from the project.{on}"
+            )
         self.refresh_counts()
 
     def save_adapters(self, folder: Path) -> bool:
-        """On the model thread: write the adapters into ``folder``; False when there are none."""
-        lora = self._engine.state.lora
-        if lora is None or not any(lora.num_adapters(o) for o in self._engine.state.object_ids):
+        """On the model thread: write the adapters, samples and the switch into ``folder``; False when
+        there is nothing to write (no adapter, no sample, LIT_LoRA off and nothing saved there before)."""
+        st = self._engine.state
+        lora = st.lora
+        if lora is None:
             return False
-        lora.save(folder)
+        has = any(lora.num_adapters(o) or lora.num_samples(o) for o in st.object_ids)
+        if not (has or st.lora_enabled or (folder / ADAPTER_META).is_file()):
+            return False
+        lora.save(folder, enabled=st.lora_enabled)
         return True
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
