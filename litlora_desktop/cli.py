@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from litlora_desktop.core.sam2.models import MODEL_CHOICES
+from litlora_desktop.core.model_ids import MODEL_CHOICES
 
 
 def build_parser() -> argparse.ArgumentParser:

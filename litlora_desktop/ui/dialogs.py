@@ -33,10 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.sam2.models import DEMO_MODEL, MODEL_CHOICES
+from litlora_desktop.core.model_ids import DEMO_MODEL, MODEL_CHOICES, TINY_RANDOM
 from litlora_desktop.ui.settings import AUTO_THRESHOLD_MIN, AppSettings
 from litlora_desktop.ui.shortcuts import ACTIONS, ShortcutMap, split_keys
-from litlora_desktop.workers.engine import TINY_RANDOM
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 LOCAL_FOLDER = "Local model folder…"

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.sam2.models import LoadedModel
 from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.ui.candidates_panel import CandidatesPanel
 from litlora_desktop.ui.canvas import Canvas
@@ -46,6 +45,7 @@ from litlora_desktop.ui.window_actions import build_actions, build_menus, build_
 
 if TYPE_CHECKING:
     from litlora_desktop.core.annotations.project import Project
+    from litlora_desktop.core.sam2.models import LoadedModel
 
 VIDEO_FILTER = (
     "Videos and projects (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv project.json autosave.json)"

@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from litlora_desktop.core.sam2.models import DEFAULT_MODEL_ID
+from litlora_desktop.core.model_ids import DEFAULT_MODEL_ID
 
 DEFAULTS: dict[str, Any] = {
     "model/source": DEFAULT_MODEL_ID,

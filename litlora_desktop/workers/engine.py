@@ -3,6 +3,10 @@
 ``EngineState`` is plain Python and runs only on the model thread. ``Engine`` is the GUI's handle on
 it: every method queues a job and returns at once; results arrive as callbacks on the GUI thread.
 The GUI never holds a tracker, so it cannot call one by mistake.
+
+torch, transformers and the modules built on them (the tracker, LIT-LoRA, model loading) are imported
+here only inside what runs on the model thread, never at module level: the window imports this module,
+and importing torch on its way to the first paint kept the screen empty for seconds at start-up.
 """
 
 from __future__ import annotations
@@ -15,29 +19,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.lora.litlora import LitLoRA
-from litlora_desktop.core.lora.settings import LoraSettings, preset_for
+from litlora_desktop.core.model_ids import DEMO_MODEL, TINY_RANDOM
 from litlora_desktop.core.resources import demo_model_dir
-from litlora_desktop.core.sam2.models import (
-    DEMO_MODEL,
-    TINY_RANDOM,
-    DownloadCancelled,
-    LoadedModel,
-    ModelLoadError,
-    ModelNotAvailable,
-    fallback_to_demo,
-    load_model,
-)
 from litlora_desktop.core.sam2.prompts import Box, Click
-from litlora_desktop.core.sam2.results import FrameResult, ObjectMask
-from litlora_desktop.core.sam2.tracker import Tracker
+from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.video.sources import FrameSource, VideoSource
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
+
+if TYPE_CHECKING:
+    from litlora_desktop.core.lora.settings import LoraSettings
+    from litlora_desktop.core.sam2.models import LoadedModel
+    from litlora_desktop.core.sam2.results import FrameResult
+    from litlora_desktop.core.sam2.tracker import Tracker
+
+__all__ = ["DEMO_MODEL", "TINY_RANDOM", "Engine", "EngineState", "ObjectUpdate", "Prompt", "TrackOutcome"]
 
 APP_CORRECTIONS_AS_COND = True
 """The app keeps a corrected frame as SAM2 conditioning memory (Meta's add_all_frames_to_correct_as_cond),
@@ -86,8 +86,24 @@ class TrackOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def load_model(
+    spec: str, device: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> LoadedModel:
+    """``core.sam2.models.load_model``, imported when first called (on the model thread)."""
+    from litlora_desktop.core.sam2.models import load_model as load
+
+    return load(spec, device=device, progress=progress)
+
+
+class LoadCancelled(Exception):
+    """The user cancelled a model download (raised on the model thread, read on the GUI thread)."""
+
+
 def load_any_model(spec: str, device: str | None, progress: Callable[[int, int], None] | None) -> LoadedModel:
-    """``load_model`` plus the developer id ``tiny-random`` (tests, demos, machines without weights)."""
+    """``load_model`` plus the developer id ``tiny-random`` (tests, demos, machines without weights).
+    On the model thread: this is where torch and transformers are first imported."""
+    from litlora_desktop.core.sam2.models import LoadedModel, ModelNotAvailable, fallback_to_demo
+
     if spec == TINY_RANDOM:
         from litlora_desktop.core.sam2.models import choose_device, random_model, tiny_config
 
@@ -111,12 +127,27 @@ class EngineState:
         self.source: FrameSource | None = None
         self.tracker: Tracker | None = None
         self.lora: Any = None
-        self.lora_settings = LoraSettings()
+        self._lora_settings: LoraSettings | None = None  # made on the model thread (it imports torch)
         self.lora_enabled = False
         self.object_ids: list[int] = []
 
+    @property
+    def lora_settings(self) -> LoraSettings:
+        """LIT-LoRA's settings (defaults until a model sets its own); read on the model thread only."""
+        if self._lora_settings is None:
+            from litlora_desktop.core.lora.settings import LoraSettings
+
+            self._lora_settings = LoraSettings()
+        return self._lora_settings
+
+    @lora_settings.setter
+    def lora_settings(self, value: LoraSettings) -> None:
+        self._lora_settings = value
+
     # ---------------------------------------------------------------- set-up
     def set_model(self, loaded: LoadedModel) -> None:
+        from litlora_desktop.core.lora.settings import LoraSettings, preset_for
+
         self._close_tracker()
         self.loaded = loaded
         # torch and transformers leave millions of long-lived objects; a full GC pass over them takes
@@ -142,6 +173,9 @@ class EngineState:
     def _make_tracker(self) -> None:
         if self.loaded is None or self.source is None:
             return
+        from litlora_desktop.core.lora.litlora import LitLoRA
+        from litlora_desktop.core.sam2.tracker import Tracker
+
         self.tracker = Tracker(
             self.loaded.model,
             self.source,
@@ -183,6 +217,8 @@ class EngineState:
 
     def _need_tracker(self) -> Tracker:
         if self.tracker is None:
+            from litlora_desktop.core.sam2.models import ModelLoadError
+
             if self.loaded is None:
                 raise ModelLoadError("No SAM2 model is loaded: pick one in Settings ▸ Model (Ctrl+,).")
             raise ModelLoadError("No video is open.")
@@ -385,14 +421,21 @@ class Engine(QObject):
         cancel = threading.Event()
 
         def progress(done: int, total: int) -> None:
-            if cancel.is_set():
+            if cancel.is_set():  # on the model thread, where the models module is loaded already
+                from litlora_desktop.core.sam2.models import DownloadCancelled
+
                 raise DownloadCancelled("Model download cancelled.")
             self.download_progress.emit(done, total)
 
         def run(job: Job) -> LoadedModel:
             if job.cancelled:
                 cancel.set()
-            loaded = load_any_model(spec, device, progress)
+            from litlora_desktop.core.sam2.models import DownloadCancelled
+
+            try:
+                loaded = load_any_model(spec, device, progress)
+            except DownloadCancelled as exc:  # told apart on the GUI thread, which never imports torch
+                raise LoadCancelled(str(exc)) from exc
             self.state.set_model(loaded)
             return loaded
 
@@ -401,7 +444,7 @@ class Engine(QObject):
             self.model_loaded.emit(loaded)
 
         def failed(exc: BaseException) -> None:
-            msg = "" if isinstance(exc, DownloadCancelled) else str(exc)
+            msg = "" if isinstance(exc, LoadCancelled) else str(exc)
             self.model_failed.emit(msg)
 
         self.model_loading.emit(spec)

@@ -27,14 +27,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
-from litlora_desktop.core.sam2.models import LoadedModel
 from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.ui.session.edits import Editor
 from litlora_desktop.ui.session.history import UndoHistory
@@ -49,6 +48,9 @@ from litlora_desktop.ui.session.transport import Transport
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine, Prompt
 from litlora_desktop.workers.frames import FrameLoader
+
+if TYPE_CHECKING:
+    from litlora_desktop.core.sam2.models import LoadedModel
 
 
 class AnnotationSession(QObject):

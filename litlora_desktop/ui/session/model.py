@@ -8,12 +8,14 @@ to seed) or fails to (the old tracker stays and gets the rest of its seeds).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.sam2.models import LoadedModel
 from litlora_desktop.workers.engine import Engine
+
+if TYPE_CHECKING:
+    from litlora_desktop.core.sam2.models import LoadedModel
 
 
 class ModelSlot(QObject):
