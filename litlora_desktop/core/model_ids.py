@@ -2,7 +2,7 @@
 
 The window, its settings and the command line need these names before a model is loaded; importing
 them from ``core/sam2/models.py`` pulled in torch and transformers (seconds) on the way to the first
-paint. They are the same values as there (a test checks they agree).
+paint. ``core/sam2/models.py`` re-exports them from here.
 """
 
 from __future__ import annotations

@@ -17,21 +17,15 @@ from pathlib import Path
 import torch
 from transformers import Sam2VideoConfig, Sam2VideoModel
 
+from litlora_desktop.core import model_ids
 from litlora_desktop.core.resources import demo_model_dir
 
-DEFAULT_MODEL_ID = "facebook/sam2.1-hiera-tiny"
-DEMO_MODEL = "demo"
-TINY_RANDOM = "tiny-random"
-"""Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
-"""The small SAM2 this repository trains on synthetic shapes and ships: works offline, knows shapes only."""
-DEMO_LABEL = "Demo SAM2 (synthetic shapes, offline)"
-MODEL_CHOICES: dict[str, str] = {
-    "SAM2.1 tiny": "facebook/sam2.1-hiera-tiny",
-    "SAM2.1 small": "facebook/sam2.1-hiera-small",
-    "SAM2.1 base-plus": "facebook/sam2.1-hiera-base-plus",
-    "SAM2.1 large": "facebook/sam2.1-hiera-large",
-    DEMO_LABEL: DEMO_MODEL,
-}
+# the names live in model_ids, where the GUI reads them without importing torch
+DEFAULT_MODEL_ID = model_ids.DEFAULT_MODEL_ID
+DEMO_MODEL = model_ids.DEMO_MODEL
+TINY_RANDOM = model_ids.TINY_RANDOM
+DEMO_LABEL = model_ids.DEMO_LABEL
+MODEL_CHOICES = model_ids.MODEL_CHOICES
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
