@@ -3,9 +3,10 @@
 It holds no annotation logic of its own (that is ``AnnotationSession``) and no model (that is the
 ``Engine`` on the model thread): it turns signals into calls. What it owns besides the widgets: a
 ``SessionPresenter`` that renders what the session says, a ``ProjectController`` for the project's
-lifecycle (open, save, autosave, close), a ``TransferController`` for export and import and a
-``ModelController`` for model loads. They talk back through signals (status, problem, title) that
-the window shows; none of them touches the window's own state.
+lifecycle (open, save, autosave, close), a ``TransferController`` for export and import, an
+``AdapterReuse`` for another project's adapters and a ``ModelController`` for model loads. They talk
+back through signals (status, problem, title) that the window shows; none of them touches the
+window's own state.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from litlora_desktop.core.video.sources import FrameSource
+from litlora_desktop.ui.adapter_reuse import AdapterReuse
 from litlora_desktop.ui.candidates_panel import CandidatesPanel
 from litlora_desktop.ui.canvas import Canvas
 from litlora_desktop.ui.dialogs import SettingsDialog, ShortcutsDialog, notify
@@ -124,6 +126,11 @@ class MainWindow(QMainWindow):
         self.transfers = TransferController(self.session, lambda: self.projects.project, self)
         self.transfers.status.connect(self.show_status)
         self.transfers.problem.connect(self.show_problem)
+        self.adapter_reuse = AdapterReuse(
+            self.session, lambda: self.projects.project and self.projects.project.path, self
+        )
+        self.adapter_reuse.status.connect(self.show_status)
+        self.adapter_reuse.problem.connect(self.show_problem)
         self.models = ModelController(self.session, self.settings, self.notice, self)
         self.models.status.connect(self.show_status)
         self.models.problem.connect(self.show_problem)
@@ -152,6 +159,7 @@ class MainWindow(QMainWindow):
             "file.save": lambda: self.projects.save_project(),
             "file.save_as": lambda: self.projects.save_project_as(),
             "file.import": lambda: self.transfers.import_dialog(),
+            "file.use_adapters": lambda: self.adapter_reuse.choose(),
             "file.export": lambda: self.transfers.export_dialog(),
             "file.settings": self.open_settings,
             "file.quit": self.close,

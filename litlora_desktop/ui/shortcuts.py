@@ -35,6 +35,7 @@ _SPECS: list[ActionSpec] = [
     ActionSpec("file.save", "Save project", "Ctrl+S", "File"),
     ActionSpec("file.save_as", "Save project as…", "Ctrl+Shift+S", "File"),
     ActionSpec("file.import", "Import annotations (DAVIS, COCO, CVAT)…", "Ctrl+I", "File"),
+    ActionSpec("file.use_adapters", "Use adapters from another project…", "Ctrl+Shift+I", "File"),
     ActionSpec("file.export", "Export…", "Ctrl+E", "File"),
     ActionSpec("file.settings", "Settings…", "Ctrl+,", "File"),
     ActionSpec("file.quit", "Quit", "Ctrl+Q", "File"),

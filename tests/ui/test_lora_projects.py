@@ -75,3 +75,136 @@ def test_reopening_a_project_continues_lit_lora_where_it_stopped(qtbot, open_win
     qtbot.waitUntil(lambda: not s2.training_active, timeout=30_000)
     idle(qtbot, w2)
     assert "Samples 2" in w2.status_labels["lora"].text()
+
+
+def other_video(tmp_path):
+    """A second video (12 PNG frames), with a project of its own beside it."""
+    import cv2
+
+    from tests.model_fixtures import moving_squares
+
+    d = tmp_path / "other"
+    d.mkdir()
+    for i, f in enumerate(moving_squares(num_frames=12, height=48, width=80, seed=3)):
+        cv2.imwrite(str(d / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    return d
+
+
+@pytest.fixture
+def trained_project(qtbot, open_window, frames_dir):
+    """A saved project whose object "object 1" has one adapter and one sample (the window is closed)."""
+    w = open_window(frames_dir, new_model())
+    correct_and_save(qtbot, w)
+    path = w.project.path
+    w.close()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10_000)
+    return path
+
+
+@pytest.fixture
+def picked(monkeypatch):
+    """Scripted folder picker: each File ▸ Use adapters… call takes the next folder."""
+    from PySide6.QtWidgets import QFileDialog
+
+    script: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: script.pop(0)))
+    return script
+
+
+def use_adapters(qtbot, w) -> None:
+    """File ▸ Use adapters from another project…, from the menu bar's File menu."""
+    from PySide6.QtWidgets import QMenu
+
+    file_menu = next(m for m in w.menuBar().findChildren(QMenu) if m.title().replace("&", "") == "File")
+    act = next(a for a in file_menu.actions() if a.text() == "Use adapters from another project…")
+    act.trigger()
+
+
+def test_adapters_of_another_project_load_by_name_after_a_question(
+    qtbot, open_window, trained_project, tmp_path, answers, picked, monkeypatch
+):
+    import threading
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from litlora_desktop.core.lora.litlora import LitLoRA
+
+    script, asked = answers
+    ran_on = []
+    restore = LitLoRA.restore
+    monkeypatch.setattr(
+        LitLoRA,
+        "restore",
+        lambda self, *a, **k: (ran_on.append(threading.current_thread()), restore(self, *a, **k))[1],
+    )
+    w = open_window(other_video(tmp_path), new_model())
+    s = w.session
+    key(qtbot, w, Qt.Key.Key_N)  # "object 1", as in the other project
+    key(qtbot, w, Qt.Key.Key_N)  # "object 2": nothing there to learn from
+    idle(qtbot, w)
+    # a folder without adapters: one sentence that says what to pick, nothing loaded
+    (tmp_path / "empty").mkdir()
+    picked.append(str(tmp_path / "empty"))
+    use_adapters(qtbot, w)
+    qtbot.waitUntil(lambda: bool(w.problems), timeout=10_000)
+    assert "holds no LIT-LoRA adapters" in w.problems[-1][1] and "pick a project folder" in w.problems[-1][1]
+    boxes = w.findChildren(QMessageBox, "problemDialog")
+    assert boxes and "holds no LIT-LoRA adapters" in boxes[-1].text()  # what the user reads
+    project_tests.dismiss_problems(qtbot, w)
+    # this project's own folder is refused too
+    picked.append(str(w.project.path))
+    use_adapters(qtbot, w)
+    assert "own folder" in w.problems[-1][1]
+    project_tests.dismiss_problems(qtbot, w)
+    # the other project: the names match, so the question says what goes where; Cancel changes nothing
+    picked.append(str(trained_project))
+    script.append(QMessageBox.StandardButton.Cancel)
+    use_adapters(qtbot, w)
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
+    assert "object 1 (1 adapter, 1 sample) → object 1" in asked[0][1] and "object 2" not in asked[0][1]
+    idle(qtbot, w)
+    assert not ran_on and s.engine.state.lora.num_adapters(1) == 0
+    # Yes loads them on the model thread
+    picked.append(str(trained_project))
+    script.append(QMessageBox.StandardButton.Yes)
+    use_adapters(qtbot, w)
+    qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
+    assert ran_on and threading.main_thread() not in ran_on
+    assert (
+        "Loaded 1 adapter and 1 sample from clip.litlora (object 1 → object 1)"
+        in w.statusBar().currentMessage()
+    )
+    assert s.lora_counts.get(2, (0, 0, 0))[:2] == (0, 0)
+    key(qtbot, w, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: "Samples 1" in w.status_labels["lora"].text())
+    [sample] = s.engine.state.lora._objects[1].samples
+    assert sample.origin == str(trained_project / "adapters")  # another video's lesson, kept apart
+
+
+def test_objects_with_other_names_are_matched_in_a_small_dialog(
+    qtbot, open_window, trained_project, tmp_path, picked
+):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    w = open_window(other_video(tmp_path), new_model())
+    s = w.session
+    key(qtbot, w, Qt.Key.Key_N)
+    key(qtbot, w, Qt.Key.Key_N)
+    s.rename(1, "dog")
+    s.rename(2, "cat")
+    idle(qtbot, w)
+    picked.append(str(trained_project / "adapters"))  # the adapters folder itself works too
+    use_adapters(qtbot, w)
+    qtbot.waitUntil(
+        lambda: w.adapter_reuse.dialog is not None and w.adapter_reuse.dialog.isVisible(), timeout=10_000
+    )
+    dlg = w.adapter_reuse.dialog
+    box = dlg.boxes[1]
+    assert box.currentText() == "(not used)"  # no object here is called "object 1"
+    box.setCurrentIndex(box.findText("cat"))
+    ok = dlg.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert ok.text() == "Use adapters"
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: s.lora_counts.get(2, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
+    assert s.lora_counts.get(1, (0, 0, 0))[:2] == (0, 0)
+    assert "(object 1 → cat)" in w.statusBar().currentMessage()

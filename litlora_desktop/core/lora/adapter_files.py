@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,10 +203,13 @@ def save_adapters(
     return folder
 
 
-def read_adapters(folder: Path, bank: AdapterBank, object_map: dict[int, int]) -> FolderPlan:
+def read_adapters(
+    folder: Path, bank: AdapterBank, object_map: dict[int, int], only: Collection[int] | None = None
+) -> FolderPlan:
     """Read and check a saved folder against ``bank``'s decoder; LitLoRAError on the first fault.
 
-    ``object_map`` maps saved object ids to this tracker's ids (ids not in it stay as they are).
+    ``object_map`` maps saved object ids to this tracker's ids (ids not in it stay as they are);
+    ``only``: the saved objects to read (None: all), the others' files are not even opened.
     """
     meta_path = folder / "litlora.json"
     try:
@@ -222,14 +226,16 @@ def read_adapters(folder: Path, bank: AdapterBank, object_map: dict[int, int]) -
         raise LitLoRAError(
             f"{folder} holds no readable LIT-LoRA adapters (litlora.json is damaged: not valid JSON)."
         ) from None
-    return _checked_plan(folder, meta, object_map, bank)
+    return _checked_plan(folder, meta, object_map, bank, only)
 
 
 def _whole(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: AdapterBank) -> FolderPlan:
+def _checked_plan(
+    folder: Path, meta: Any, object_map: dict[int, int], bank: AdapterBank, only: Collection[int] | None
+) -> FolderPlan:
     """Validate litlora.json and read every file it names; LitLoRAError on the first fault."""
     where = folder / "litlora.json"
 
@@ -266,6 +272,8 @@ def _checked_plan(folder: Path, meta: Any, object_map: dict[int, int], bank: Ada
     for key, info in objects.items():
         if not (isinstance(key, str) and key.isdigit()) or not isinstance(info, dict):
             raise bad(f"object {str(key)[:20]!r} is not an object id with its adapters")
+        if only is not None and int(key) not in only:
+            continue
         oid = object_map.get(int(key), int(key))
         ads = info.get("adapters", [])
         if not isinstance(ads, list) or len(ads) > MAX_ADAPTERS_PER_OBJECT:

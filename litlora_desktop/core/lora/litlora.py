@@ -15,7 +15,7 @@ in the shared decoder), ``trainer`` (which adapter learns, and when to stop), ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -231,7 +231,11 @@ class LitLoRA:
         return self.restore(folder, object_map).adapters
 
     def restore(
-        self, folder: str | Path, object_map: dict[int, int] | None = None, same_video: bool = True
+        self,
+        folder: str | Path,
+        object_map: dict[int, int] | None = None,
+        same_video: bool = True,
+        only: Collection[int] | None = None,
     ) -> LoadReport:
         """Load saved adapters with their samples, so replay continues where it stopped.
 
@@ -240,9 +244,10 @@ class LitLoRA:
         LitLoRAError sentence. ``same_video``: the folder is this video's own project, so its
         accepted candidates and correction counts come back too; otherwise (another video) its
         samples keep the folder as their origin, so no correction here replaces one of them.
+        ``only``: the saved objects to load (None: every one).
         """
         folder = Path(folder)
-        plan = read_adapters(folder, self.bank, object_map or {})
+        plan = read_adapters(folder, self.bank, object_map or {}, only)
         shape = (plan.rank, plan.alpha, plan.dropout)
         mine = (self.settings.rank, self.settings.alpha, self.settings.dropout)
         if plan.adapters and shape != mine and any(o.adapters for o in self._objects.values()):

@@ -147,3 +147,13 @@ def test_damaged_samples_are_refused_with_one_sentence(scene, tmp_path, damage):
     msg = str(info.value)
     assert "\n" not in msg and ("litlora.json" in msg or path.name in msg), msg
     assert eng2.num_adapters(obj) == 0 and eng2.num_samples(obj) == 0, "a refused load changes nothing"
+
+
+def test_only_the_chosen_objects_are_read(scene, tmp_path):
+    """File ▸ Use adapters… loads the objects the user chose; the others' files are not even read."""
+    _, eng, obj = trained(scene, frames=(3,))
+    folder = eng.save(tmp_path / "adapters")
+    (folder / f"object{obj}_samples.safetensors").write_bytes(b"damaged")
+    _, _, eng2, _ = setup_engine(scene, upto=6)
+    report = eng2.restore(folder, {obj: 5}, same_video=False, only=set())
+    assert report.adapters == {} and report.samples == {} and eng2.num_adapters(5) == 0
