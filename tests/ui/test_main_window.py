@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from litlora_desktop.core.annotations.store import TimelineCode
 
@@ -219,8 +219,9 @@ def test_a_bad_file_gives_a_dialog_and_the_app_stays_usable(qtbot, window_factor
     qtbot.waitUntil(lambda: bool(w.problems), timeout=10_000)
     title, text = w.problems[-1]
     assert "broken.mp4" in text
-    boxes = [b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible()]
-    assert boxes and "broken.mp4" in boxes[-1].text()
+    # this window's own dialog (an earlier test in the process may have left one of its own open)
+    boxes = [b for b in w.findChildren(QMessageBox, "problemDialog") if b.isVisible()]
+    assert any("broken.mp4" in b.text() for b in boxes)
     for b in boxes:
         b.close()
     # the clip that was open still works
