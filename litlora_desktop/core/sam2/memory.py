@@ -166,10 +166,25 @@ class ObjectState:
                 out["maskmem_pos_enc"] = shared_pos_enc
         return shared_pos_enc
 
+    def prompted_output(self, frame_index: int) -> dict[str, Any] | None:
+        """The stored result of a frame the user prompted, or None.
+
+        A correction of a tracked frame is kept as ordinary memory unless it is made a conditioning
+        frame (``Tracker.corrections_as_conditioning``); transformers then re-tracks that frame on the
+        next visit as if it had no prompt, and the correction is lost. Its result is what the user
+        said there, so the tracker hands it back instead, as Meta's predictor does.
+        """
+        fp = self.prompts.get(frame_index)
+        if fp is None or fp.empty:
+            return None
+        outs = self.outputs
+        return outs["cond_frame_outputs"].get(frame_index, outs["non_cond_frame_outputs"].get(frame_index))
+
     def evict_far(self, frame_index: int, window: int) -> None:
-        """Forget unprompted outputs more than ``window`` frames away: SAM2 never reads them again."""
+        """Forget unprompted outputs more than ``window`` frames away: SAM2 never reads them again.
+        Prompted frames stay, whatever their bucket: they are what the user said."""
         non_cond = self.outputs["non_cond_frame_outputs"]
-        far = [f for f in non_cond if abs(f - frame_index) > window]
+        far = [f for f in non_cond if abs(f - frame_index) > window and f not in self.prompts]
         for f in far:
             del non_cond[f]
 

@@ -247,12 +247,17 @@ class Tracker:
                 return result
             lows, scores, kinds = [], [], []
             for st in states:
-                is_cond = frame_index in st.outputs["cond_frame_outputs"]
-                ctx = None if is_cond else (st.object_id, frame_index)
-                low, score = self._run(st, frame_index, reverse=reverse, capture=ctx)
+                kept = st.prompted_output(frame_index)
+                if kept is not None:  # what the user said on this frame: never re-tracked over
+                    low = kept["pred_masks"].float()
+                    score = float(kept["object_score_logits"].float().reshape(-1)[0])
+                else:
+                    low, score = self._run(
+                        st, frame_index, reverse=reverse, capture=(st.object_id, frame_index)
+                    )
                 lows.append(low)
                 scores.append(score)
-                kinds.append("reused" if is_cond else "tracked")
+                kinds.append("reused" if kept is not None else "tracked")
             masks = self._postprocess(torch.cat(lows, dim=0))
             for st, m, s, k in zip(states, masks, scores, kinds, strict=True):
                 result.masks[st.object_id] = ObjectMask(st.object_id, frame_index, m, s, k)

@@ -21,13 +21,28 @@ def test_correction_drops_stale_later_results_of_that_object_only(tiny_model, cl
     tr.add_clicks(b, 0, [Click(70, 30)])
     list(tr.propagate(0, 9))
     assert tr.tracked_frames(a) == list(range(10))
-    tr.add_clicks(a, 5, [Click(16, 16)])
+    fixed = tr.add_clicks(a, 5, [Click(16, 16)])
     assert tr.tracked_frames(a) == list(range(6))
     assert tr.tracked_frames(b) == list(range(10))
     assert 5 in tr.prompts(a)
     # re-tracking goes on from the corrected frame and reuses its prompted result there
     res = tr.track(5)
     assert res.masks[a].kind == "reused" and res.masks[b].kind == "tracked"
+    assert np.array_equal(res.masks[a].mask, fixed.mask)  # the correction, not a re-tracked mask
+
+
+@pytest.mark.parametrize("as_cond", [False, True])
+def test_a_corrected_frame_keeps_its_correction_when_visited_again_even_far_away(tiny_model, as_cond):
+    """With Meta's default the correction is ordinary memory, which transformers would re-track
+    (losing the clicks) and the tracker would evict when far: it must do neither."""
+    tr = Tracker(tiny_model, ClipSource(moving_squares(40)), corrections_as_conditioning=as_cond)
+    a = tr.add_object()
+    tr.add_clicks(a, 0, [Click(12, 14)])
+    list(tr.propagate(0, 5))
+    fixed = tr.add_clicks(a, 5, [Click(20, 12)], box=Box(4, 4, 30, 26))
+    list(tr.propagate(5, 39))  # far beyond the memory window
+    again = tr.track(5)
+    assert again.masks[a].kind == "reused" and np.array_equal(again.masks[a].mask, fixed.mask)
 
 
 def test_propagate_backward_from_a_middle_keyframe_and_correct_there(tiny_model, clip):
