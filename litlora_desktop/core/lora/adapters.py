@@ -101,7 +101,9 @@ class AdapterBank:
 
     def delete(self, name: str) -> None:
         """Take an adapter's layers out of the decoder."""
-        delete_adapter(self.decoder, name, prefix="lora_")
+        with warnings.catch_warnings():  # PEFT says which adapter it makes active instead: none is
+            warnings.filterwarnings("ignore", message=".*was active which is now deleted")
+            delete_adapter(self.decoder, name, prefix="lora_")
         self.enable(False)
 
     def enable(self, enabled: bool) -> None:

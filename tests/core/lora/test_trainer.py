@@ -175,3 +175,12 @@ def test_an_epoch_is_one_step_per_sample_or_one_on_the_batch(scene, monkeypatch,
     assert reports[-1].epoch == 2
     assert made[0].steps == (6 if per_sample else 2)
     assert made[0].defaults["weight_decay"] == 0.0
+
+
+def test_dropping_a_useless_adapter_prints_no_library_warning(scene, recwarn):
+    """litlora-eval and the app's log showed PEFT's 'Adapter ... was active which is now deleted'."""
+    _, tr, eng, obj = setup_engine(scene, present=True)
+    target = ~base_output(eng, tr, obj, 4)
+    _fit_once(eng, tr, obj, 4, target, replace(LoraSettings(), lr_new=0.0))
+    assert eng.num_adapters(obj) == 0
+    assert not [w for w in recwarn if "now deleted" in str(w.message)]
