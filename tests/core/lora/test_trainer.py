@@ -178,9 +178,11 @@ def test_an_epoch_is_one_step_per_sample_or_one_on_the_batch(scene, monkeypatch,
 
 
 def test_dropping_a_useless_adapter_prints_no_library_warning(scene, recwarn):
-    """litlora-eval and the app's log showed PEFT's 'Adapter ... was active which is now deleted'."""
+    """litlora-eval and the app's log showed PEFT's 'Adapter ... was active which is now deleted.
+    Setting active adapter to ...' whenever a new adapter gave up beside a kept one."""
     _, tr, eng, obj = setup_engine(scene, present=True)
-    target = ~base_output(eng, tr, obj, 4)
-    _fit_once(eng, tr, obj, 4, target, replace(LoraSettings(), lr_new=0.0))
-    assert eng.num_adapters(obj) == 0
+    _fit_once(eng, tr, obj, 4, base_output(eng, tr, obj, 4), replace(LoraSettings(), lr_new=0.0))
+    assert eng.num_adapters(obj) == 1  # kept: it already gives the target
+    _fit_once(eng, tr, obj, 3, ~base_output(eng, tr, obj, 3), replace(LoraSettings(), lr_new=0.0))
+    assert eng.num_adapters(obj) == 1  # the second gave up and was dropped
     assert not [w for w in recwarn if "now deleted" in str(w.message)]
