@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
+from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.models import DEMO_MODEL, TINY_RANDOM
 
 __all__ = ["DEMO_MODEL_LORA", "RANDOM_DECODER_LORA", "LoraSettings", "preset_for"]
@@ -91,5 +93,18 @@ DEMO_MODEL_LORA: dict[str, Any] = RANDOM_DECODER_LORA | {
 
 
 def preset_for(model_source: str) -> dict[str, Any]:
-    """The settings a model needs beyond the paper's defaults ({} for SAM2.1 and other real models)."""
+    """The settings a model needs beyond the paper's defaults ({} for SAM2.1 and other real models).
+
+    The demo model's folder, named by its path, is the demo model: the same weights get the same
+    preset (``litlora-eval --model resources/models/sam2-demo`` ran with the paper's settings).
+    """
+    if model_source not in (TINY_RANDOM, DEMO_MODEL) and _is_demo_folder(model_source):
+        model_source = DEMO_MODEL
     return {TINY_RANDOM: RANDOM_DECODER_LORA, DEMO_MODEL: DEMO_MODEL_LORA}.get(model_source, {})
+
+
+def _is_demo_folder(source: str) -> bool:
+    try:
+        return Path(source).expanduser().resolve() == demo_model_dir().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from litlora_desktop.core.lora.settings import DEMO_MODEL_LORA, RANDOM_DECODER_LORA, LoraSettings, preset_for
+from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.models import (
     DEMO_MODEL,
     TINY_RANDOM,
@@ -21,6 +22,7 @@ def test_real_models_keep_the_papers_settings_and_small_ones_get_their_preset():
     assert preset_for("facebook/sam2.1-hiera-tiny") == {} and preset_for("/models/mine") == {}
     assert preset_for(TINY_RANDOM) == RANDOM_DECODER_LORA
     assert preset_for(DEMO_MODEL) == DEMO_MODEL_LORA
+    assert preset_for(str(demo_model_dir())) == DEMO_MODEL_LORA  # the same weights named by their folder
     assert DEMO_MODEL_LORA["lr_new"] > LoraSettings().lr_new and DEMO_MODEL_LORA["rank"] > LoraSettings().rank
 
 
