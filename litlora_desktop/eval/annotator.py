@@ -56,9 +56,14 @@ class Correction:
         """The mask as a LIT-LoRA training target: the bool mask, or uint8 0/1 with 255 on void pixels
         (``LitLoRA.add_correction`` takes both), so that the adapters are not taught what the ground
         truth leaves undecided."""
-        if self.void is None or not np.any(self.void):
-            return self.mask
-        return np.where(np.asarray(self.void, bool), VOID, self.mask).astype(np.uint8)
+        return training_target(self.mask, self.void)
+
+
+def training_target(mask: np.ndarray, void: np.ndarray | None) -> np.ndarray:
+    """A mask as a LIT-LoRA training target: the bool mask, or uint8 0/1 with 255 (ignore) on void."""
+    if void is None or not np.any(void):
+        return mask
+    return np.where(np.asarray(void, bool), VOID, mask).astype(np.uint8)
 
 
 def correct_frame(

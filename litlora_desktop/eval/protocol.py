@@ -42,7 +42,7 @@ from litlora_desktop.core.lora.litlora import LitLoRA
 from litlora_desktop.core.lora.settings import LoraSettings
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.video.sources import VideoSource
-from litlora_desktop.eval.annotator import Correction, correct_frame
+from litlora_desktop.eval.annotator import correct_frame, training_target
 from litlora_desktop.eval.dataset import EvalSequence
 from litlora_desktop.eval.metrics import DEFAULT_BOUND_TH, f_measure, jaccard
 from litlora_desktop.eval.results import ObjectResult, SequenceResult
@@ -209,8 +209,8 @@ def _handle_frame(
     if engine is not None:
         # the sample pairs the frame's unprompted tracking pass with the frame's full ground truth
         # (the authors' runs) or with the mask the user ended with; void pixels go in as 255: ignored
-        learn = Correction(gt, void=void) if protocol.train_target == "gt" else corr
-        engine.add_correction(oid, frame, learn.target)
+        learnt = gt if protocol.train_target == "gt" else corr.mask
+        engine.add_correction(oid, frame, training_target(learnt, void))
     if corr.used_ground_truth:
         res.full_masks += 1
         tracker.add_mask(oid, frame, corr.mask)
