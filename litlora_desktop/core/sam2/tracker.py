@@ -48,7 +48,7 @@ MAX_COND_FRAMES = 4
 Every prompted frame stays in memory, but a frame attends only to the nearest four, with the others
 read like ordinary memory when they fall inside the recent-frame window, exactly as Meta's predictor
 does with that setting. Without a limit each step attends to every prompted frame and its object
-pointer, and the cost of a frame grows with the number of corrections (README, "Tracking")."""
+pointer, and the cost of a frame grows with the number of corrections (README, "The tracker")."""
 
 
 class TrackerError(Exception):
@@ -382,13 +382,11 @@ class Tracker:
         """One SAM2 step of one object's session on a frame; returns (low-res logits, score)."""
         sess = st.session
         sess.cache.clear_all()
-        reuse = not sess.obj_with_new_inputs and frame_index in st.outputs["cond_frame_outputs"]
-        if not reuse:  # a prompted frame's stored result needs no image features
-            feats = self._frame_features(frame_index)
-            sess.cache.cache_vision_features(
-                frame_index,
-                {"vision_feats": feats.vision_feats, "vision_pos_embeds": feats.vision_pos_embeds},
-            )
+        # a prompted frame's stored result never comes here (``track`` hands it back itself)
+        feats = self._frame_features(frame_index)
+        sess.cache.cache_vision_features(
+            frame_index, {"vision_feats": feats.vision_feats, "vision_pos_embeds": feats.vision_pos_embeds}
+        )
         self._recorder.arm(capture)
         t0 = time.perf_counter()
         try:
