@@ -35,7 +35,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QTimer
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from litlora_desktop.core.annotations.formats import export
@@ -80,19 +80,30 @@ class GapMeter:
 
 
 def spin(app: QApplication, until: Callable[[], bool], timeout: float, settle: float = 0.3) -> float:
-    """Run the event loop until ``until()`` (then ``settle`` s more); seconds it took to get there."""
+    """Run the event loop until ``until()`` (then ``settle`` s more); seconds it took to get there.
+
+    A real ``QEventLoop`` that checks ``until`` every 10 ms, as the app's own loop runs: a loop of
+    ``processEvents`` and sleeps would wake the GUI thread a thousand times a second and make it
+    queue for the GIL behind the worker threads far more often than the app ever does.
+    """
     t0 = time.monotonic()
-    reached = None
-    while True:
-        app.processEvents()
+    reached: list[float] = []
+    loop = QEventLoop()
+
+    def check() -> None:
         now = time.monotonic()
-        if reached is None and until():
-            reached = now
-        if reached is not None and now - reached >= settle:
-            return reached - t0
-        if now - t0 > timeout:
-            return float("nan")
-        time.sleep(0.001)
+        if not reached and until():
+            reached.append(now)
+        if (reached and now - reached[0] >= settle) or now - t0 > timeout:
+            loop.quit()
+
+    poll = QTimer()
+    poll.setInterval(10)
+    poll.timeout.connect(check)
+    poll.start()
+    loop.exec()
+    poll.stop()
+    return reached[0] - t0 if reached else float("nan")
 
 
 def measure(app, meter: GapMeter, action: Callable[[], None], until, timeout: float) -> tuple[float, float]:

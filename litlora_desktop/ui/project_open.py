@@ -23,6 +23,7 @@ from litlora_desktop.core.annotations.manifest import (
     MANIFEST,
     PROJECT_SUFFIX,
     ProjectError,
+    ProjectProbe,
     readable_time,
 )
 from litlora_desktop.core.annotations.project import Project, default_project_path
@@ -86,7 +87,7 @@ class ProjectOpener(QObject):
             lambda: Project.probe(folder), lambda probe: self._probed(folder, probe, then, token)
         )
 
-    def _probed(self, folder: Path, probe: Any, then: Callable[[Project], None], token: int) -> None:
+    def _probed(self, folder: Path, probe: ProjectProbe, then: Callable[[Project], None], token: int) -> None:
         if token != self._token:
             return  # something else was opened meanwhile
         which = "saved"
@@ -104,10 +105,16 @@ class ProjectOpener(QObject):
             if ans == Btn.Cancel:
                 return
             which = "autosave" if ans == Btn.Yes else "saved"
-        self._open_state(folder, which, then, token, retry=True)
+        self._open_state(folder, which, then, token, retry=True, probe=probe)
 
     def _open_state(
-        self, folder: Path, which: str, then: Callable[[Project], None], token: int, retry: bool
+        self,
+        folder: Path,
+        which: str,
+        then: Callable[[Project], None],
+        token: int,
+        retry: bool,
+        probe: ProjectProbe | None = None,
     ) -> None:
         def opened(project: Project) -> None:
             if token == self._token:
@@ -131,9 +138,9 @@ class ProjectOpener(QObject):
                 Btn.Yes,
             )
             if ans == Btn.Yes:
-                self._open_state(folder, alt, then, token, retry=False)
+                self._open_state(folder, alt, then, token, retry=False, probe=probe)
 
-        self._read_off_thread(lambda: Project.open(folder, which), opened, failed)
+        self._read_off_thread(lambda: Project.open(folder, which, probe), opened, failed)
 
     def _read_off_thread(
         self,

@@ -246,10 +246,17 @@ class StateInfo:
 
 @dataclass(frozen=True)
 class ProjectProbe:
-    """What can be opened in a project folder; the GUI uses it to offer recovery."""
+    """What can be opened in a project folder; the GUI uses it to offer recovery.
+
+    It also keeps each state it read, so that opening one right after probing does not read and
+    check a long project's store a second time (that is seconds of CPU for 10,000 frames).
+    """
 
     path: Path
     states: dict[str, StateInfo] = field(default_factory=dict)
+    _read: dict[str, tuple[bytes, dict[str, Any], AnnotationStore]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def autosave_is_newer(self) -> bool:
@@ -257,19 +264,41 @@ class ProjectProbe:
         a, s = self.states.get("autosave"), self.states.get("saved")
         return bool(a and a.ok and (s is None or not s.ok or a.sequence > s.sequence))
 
+    def take(self, name: str) -> tuple[dict[str, Any], AnnotationStore] | None:
+        """The manifest and store of state ``name`` as probed, handed out once, or None when the
+        manifest changed on disk since (another writer saved): the caller then reads it afresh.
+        The manifest names its store file with a SHA-256, so the same manifest bytes mean the
+        same store."""
+        kept = self._read.pop(name, None)
+        if kept is None:
+            return None
+        raw, manifest, store = kept
+        try:
+            same = read_regular_file(self.path / MANIFESTS[name]) == raw
+        except OSError:
+            same = False
+        return (manifest, store) if same else None
+
 
 def probe_folder(folder: Path) -> ProjectProbe:
-    """Try every saved state of the project in ``folder`` without keeping it."""
-    states = {}
+    """Try every saved state of the project in ``folder``, keeping what it read for one open."""
+    probe = ProjectProbe(folder)
     for name, fname in MANIFESTS.items():
         exists = (folder / fname).exists()
+        raw = None
+        with contextlib.suppress(OSError):  # read_manifest below says what is wrong
+            raw = read_regular_file(folder / fname)  # before parsing: take() compares against it
         try:
             manifest = read_manifest(folder, fname)
-            read_store(folder, manifest)
-            states[name] = StateInfo(name, True, True, None, manifest.get("saved_at"), manifest["sequence"])
+            store = read_store(folder, manifest)
+            if raw is not None:
+                probe._read[name] = (raw, manifest, store)
+            probe.states[name] = StateInfo(
+                name, True, True, None, manifest.get("saved_at"), manifest["sequence"]
+            )
         except ProjectError as exc:
-            states[name] = StateInfo(name, exists, False, str(exc))
-    return ProjectProbe(folder, states)
+            probe.states[name] = StateInfo(name, exists, False, str(exc))
+    return probe
 
 
 def collect_garbage(folder: Path) -> None:

@@ -140,15 +140,21 @@ class Project:
         return proj
 
     @classmethod
-    def open(cls, path: str | os.PathLike, which: StateName = "saved") -> Project:
-        """Open the explicit save, the autosave or the backup; :class:`ProjectError` says what is wrong."""
+    def open(
+        cls, path: str | os.PathLike, which: StateName = "saved", probe: ProjectProbe | None = None
+    ) -> Project:
+        """Open the explicit save, the autosave or the backup; :class:`ProjectError` says what is wrong.
+
+        With the ``probe`` that was just taken of the folder, the state it already read and checked
+        is used as it is, unless its manifest changed on disk since."""
         folder = _project_dir(path)
         if which not in MANIFESTS:
             raise ValueError(f"which must be one of {sorted(MANIFESTS)}")
         if not folder.is_dir():
             raise ProjectError(f"There is no project at {folder}.", folder)
         try:
-            proj = cls._load(folder, which)
+            kept = probe.take(which) if probe is not None and probe.path == folder else None
+            proj = cls._load(folder, which, kept)
         except ProjectError as exc:
             probe = cls.probe(folder)
             others = tuple(n for n in ("autosave", "backup") if n != which and probe.states[n].ok)
@@ -165,8 +171,13 @@ class Project:
         return probe_folder(_project_dir(path))
 
     @classmethod
-    def _load(cls, folder: Path, which: str) -> Project:
+    def _load(
+        cls, folder: Path, which: str, kept: tuple[dict[str, Any], AnnotationStore] | None = None
+    ) -> Project:
         for attempt in range(5):
+            if kept is not None:
+                m, store = kept
+                break
             m = read_manifest(folder, MANIFESTS[which])
             try:
                 store = read_store(folder, m)

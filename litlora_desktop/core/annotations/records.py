@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from litlora_desktop.core.annotations.rle import check_rle_counts, check_rle_size, encode_mask
+from litlora_desktop.core.annotations.rle import check_rle_size, checked_rle_area, encode_mask
 
 PROVENANCE_KINDS = ("sam2", "user", "lora", "imported")
 _ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -109,17 +109,11 @@ class MaskRecord:
     def __post_init__(self) -> None:
         if not isinstance(self.counts, str) or not self.counts.isascii():
             raise ValueError("RLE counts must be an ASCII string (COCO compressed RLE)")
-        check_rle_size(self.height, self.width)
-        check_rle_counts(self.counts, self.height, self.width)
+        h, w = check_rle_size(self.height, self.width)
+        area = checked_rle_area(self.counts, h, w)
         if not isinstance(self.provenance, Provenance):
             raise ValueError("provenance must be a Provenance")
         if self.area < 0:
-            try:
-                area = int(mask_utils.area(self.rle))
-            except Exception as exc:  # pycocotools raises bare Exceptions on bad counts
-                raise ValueError(f"corrupt RLE counts: {exc}") from exc
-            if area > self.height * self.width:
-                raise ValueError("corrupt RLE counts: more pixels than the mask holds")
             object.__setattr__(self, "area", area)
 
     @classmethod

@@ -327,3 +327,33 @@ def test_undo_back_to_the_save_is_clean_before_and_after_reopening(tmp_path, vid
     assert back.is_dirty
     back.store.redo()
     assert not back.is_dirty
+
+
+def test_open_with_a_probe_reads_the_store_once(tmp_path, video, monkeypatch):
+    """Probing then opening a long project read and checked its store twice (seconds of CPU on a
+    worker that the GUI thread then queues behind for the GIL): the probe's reading is reused."""
+    import litlora_desktop.core.annotations.project as project_mod
+
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    probe = Project.probe(proj.path)
+
+    def no_second_read(*_a):
+        raise AssertionError("the store was read again")
+
+    monkeypatch.setattr(project_mod, "read_store", no_second_read)
+    back = Project.open(proj.path, "saved", probe)
+    assert back.store.mask_count() == proj.store.mask_count()
+    with pytest.raises(AssertionError, match="read again"):
+        Project.open(proj.path, "saved", probe)  # handed out once: a second open reads afresh
+
+
+def test_a_probe_taken_before_another_save_is_not_reused(tmp_path, video):
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    probe = Project.probe(proj.path)
+    before = proj.store.mask_count()
+    proj.store.set_mask(9, 1, blob(20, 20), "user")
+    proj.save()  # another writer replaced project.json after the probe
+    back = Project.open(proj.path, "saved", probe)
+    assert back.store.mask_count() == before + 1
