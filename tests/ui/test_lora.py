@@ -11,9 +11,9 @@ from tests.ui.test_main_window import click, idle, key
 pytestmark = pytest.mark.gui
 
 
-def corrected_window(qtbot, window_factory, fresh_model, epochs=8, **settings):
+def corrected_window(qtbot, window_factory, fresh_model, epochs=8, num_frames=12, **settings):
     """Object 1 clicked on frame 0, tracked to frame 3, LIT_LoRA on, then corrected on frame 3."""
-    w = window_factory(fresh_model, num_frames=12, settings=settings)
+    w = window_factory(fresh_model, num_frames=num_frames, settings=settings)
     s = w.session
     s.engine.state.lora_settings.max_epochs_new = epochs
     s.engine.state.lora_settings.max_epochs_finetune = epochs
