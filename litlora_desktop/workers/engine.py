@@ -74,6 +74,9 @@ class ObjectUpdate:
     mask: ObjectMask
     candidates: list[Any] = field(default_factory=list)
     applied: Any = None  # a CandidateMask auto-applied on this frame
+    # LIT-LoRA is on but the candidates were not computed with the frame (a propagation passed it):
+    # the GUI asks for them later, when the frame is shown or the model thread is idle
+    candidates_later: bool = False
 
 
 @dataclass
@@ -294,7 +297,11 @@ class EngineState:
         res = tr.track(frame, reverse=reverse, object_ids=ids)
         return self._outcome(res, (time.perf_counter() - t0) * 1000)
 
-    def _outcome(self, res: FrameResult, ms: float) -> TrackOutcome:
+    def _outcome(self, res: FrameResult, ms: float, candidates_later: bool = False) -> TrackOutcome:
+        """The frame's result with LIT-LoRA's part: an auto-applied candidate, the candidates, or
+        (``candidates_later``, while propagating) a note that they are still to be computed. With
+        auto-apply on they are always computed here: an applied candidate changes what SAM2 tracks
+        next, so it cannot wait."""
         out = TrackOutcome(res.frame_index, {}, ms, dict(res.timings))
         for oid, om in res.masks.items():
             upd = ObjectUpdate(om)
@@ -302,15 +309,27 @@ class EngineState:
                 applied = self.lora.auto_apply(oid, res.frame_index)
                 if applied is not None:
                     upd.applied = applied
+                elif candidates_later and not self.lora.settings.auto_apply:
+                    upd.candidates_later = self.lora.num_adapters(oid) > 0
                 else:
                     upd.candidates = self.lora.candidates(oid, res.frame_index)
             out.updates[oid] = upd
         return out
 
     def propagate(
-        self, start: int, end: int, reverse: bool, job: Job, object_ids: list[int] | None = None
+        self,
+        start: int,
+        end: int,
+        reverse: bool,
+        job: Job,
+        object_ids: list[int] | None = None,
+        candidates_later: bool = True,
     ) -> Iterator[TrackOutcome]:
-        """Track the prompted objects (those of ``object_ids`` only, when given) frame by frame."""
+        """Track the prompted objects (those of ``object_ids`` only, when given) frame by frame.
+
+        LIT-LoRA's candidates of these frames are left for later (``ObjectUpdate.candidates_later``;
+        ``candidates_later=False`` computes them with each frame, as ``benchmarks/lora_propagation.py``
+        does for comparison): one per adapter per object on every frame doubled a propagation's time."""
         tr = self._need_tracker()
         ids = [o for o in tr.object_ids if tr.prompts(o) and (object_ids is None or o in object_ids)]
         if not ids:
@@ -320,7 +339,7 @@ class EngineState:
             start, end, reverse=reverse, object_ids=ids, should_cancel=lambda: job.cancelled
         ):
             now = time.perf_counter()
-            yield self._outcome(res, (now - t0) * 1000)
+            yield self._outcome(res, (now - t0) * 1000, candidates_later=candidates_later)
             t0 = time.perf_counter()
 
     # ---------------------------------------------------------------- LIT-LoRA
@@ -373,13 +392,15 @@ class Engine(QObject):
         label: str = "",
         kind: str = "",
         background: bool = False,
+        idle: bool = False,
         on_result: Callable[[Any], None] | None = None,
         on_yield: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_done: Callable[[], None] | None = None,
         pass_job: bool = False,
     ) -> Job:
-        """Queue ``fn(*args)`` (or ``fn(*args, job)``) on the model thread."""
+        """Queue ``fn(*args)`` (or ``fn(*args, job)``) on the model thread: at once (interactive), in
+        turn with the other ``background`` generators, or when nothing else waits (``idle``)."""
 
         def run(job: Job) -> Any:
             return fn(*args, job) if pass_job else fn(*args)
@@ -387,7 +408,7 @@ class Engine(QObject):
         job = Job(
             run,
             label=label or getattr(fn, "__name__", "job"),
-            priority=Priority.BACKGROUND if background else Priority.INTERACTIVE,
+            priority=Priority.IDLE if idle else Priority.BACKGROUND if background else Priority.INTERACTIVE,
             kind=kind,
             on_result=on_result,
             on_yield=on_yield,

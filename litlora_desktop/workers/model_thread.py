@@ -7,6 +7,9 @@ GUI thread never waits on torch. Jobs are plain callables or generators:
 * a *background* job is a generator (propagation yields per frame, training per epoch). The thread
   advances background jobs one ``next()`` at a time, round robin, and runs any pending interactive job
   between two steps. So a training run never blocks stepping: the longest wait for a click is one epoch.
+* an *idle* job is a generator too, advanced only while no interactive or background job waits: work
+  nobody is looking at yet (LIT-LoRA candidates of frames a propagation passed), which must never make
+  the work someone waits for slower.
 
 Results come back through one queued signal and are dispatched to the job's callbacks on the thread
 that owns this object (the GUI thread). No ``processEvents`` anywhere.
@@ -45,6 +48,7 @@ def _lower_thread_priority() -> None:
 class Priority(Enum):
     INTERACTIVE = 0
     BACKGROUND = 1
+    IDLE = 2
 
 
 class JobCancelled(Exception):
@@ -95,6 +99,7 @@ class ModelThread(QThread):
         self._cond = threading.Condition()
         self._interactive: deque[Job] = deque()
         self._background: deque[Job] = deque()
+        self._idle: deque[Job] = deque()
         self._stopping = False
         self._busy = False
         self._current: Job | None = None
@@ -109,14 +114,14 @@ class ModelThread(QThread):
             if self._stopping:
                 job.cancel()
                 return job
-            (self._interactive if job.priority is Priority.INTERACTIVE else self._background).append(job)
+            self._queue(job.priority).append(job)
             self._cond.notify()
         return job
 
     def cancel_kind(self, kind: str) -> None:
         """Cancel every queued or running job of a kind (e.g. all propagation)."""
         with self._cond:
-            for job in [*self._interactive, *self._background, self._current]:
+            for job in [*self._interactive, *self._background, *self._idle, self._current]:
                 if job is not None and job.kind == kind:
                     job.cancel()
 
@@ -131,7 +136,7 @@ class ModelThread(QThread):
         """Cancel everything and end the thread; returns False if it did not end in time."""
         with self._cond:
             self._stopping = True
-            for job in [*self._interactive, *self._background, self._current]:
+            for job in [*self._interactive, *self._background, *self._idle, self._current]:
                 if job is not None:
                     job.cancel()
             self._cond.notify_all()
@@ -144,32 +149,39 @@ class ModelThread(QThread):
         _lower_thread_priority()
         while True:
             with self._cond:
-                while not self._stopping and not self._interactive and not self._background:
+                while not self._stopping and not (self._interactive or self._background or self._idle):
                     self._set_busy(False)
                     self._cond.wait()
                 if self._stopping:
                     self._drain()
                     self._set_busy(False)
                     return
-                if self._interactive:
-                    job, requeue = self._interactive.popleft(), False
-                else:
-                    job, requeue = self._background.popleft(), True
+                queue = self._interactive or self._background or self._idle
+                job = queue.popleft()
                 self._current = job
                 self._set_busy(True)
             more = self._advance(job)
             with self._cond:
                 self._current = None
-                if more and requeue and not self._stopping:
-                    self._background.append(job)
-                elif more and not self._stopping:  # an interactive generator keeps the front
-                    self._interactive.appendleft(job)
+                if more and not self._stopping:
+                    if job.priority is Priority.INTERACTIVE:  # an interactive generator keeps the front
+                        self._interactive.appendleft(job)
+                    else:  # round robin among its peers
+                        self._queue(job.priority).append(job)
+
+    def _queue(self, priority: Priority) -> deque[Job]:
+        return {
+            Priority.INTERACTIVE: self._interactive,
+            Priority.BACKGROUND: self._background,
+            Priority.IDLE: self._idle,
+        }[priority]
 
     def _drain(self) -> None:
-        for job in [*self._interactive, *self._background]:
+        for job in [*self._interactive, *self._background, *self._idle]:
             self.job_event.emit(job, "done", None)
         self._interactive.clear()
         self._background.clear()
+        self._idle.clear()
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:

@@ -72,6 +72,33 @@ def test_two_background_jobs_take_turns(qtbot, thread):
     assert log[:4] == ["a0", "b0", "a1", "b1"]
 
 
+def test_an_idle_job_runs_only_when_nothing_else_waits(qtbot, thread):
+    """Idle work (candidates nobody looks at yet) never slows a propagation: it advances only
+    between jobs, never between two steps of a background generator; a click still goes first."""
+    log: list[str] = []
+    gate = threading.Event()
+
+    def gen(name, n):
+        def run(job):
+            for i in range(n):
+                if name == "idle" and i == 0:
+                    gate.wait(5)  # the GUI queues a propagation and a click while idle step 0 runs
+                log.append(f"{name}{i}")
+                yield i
+
+        return run
+
+    ends = []
+    thread.submit(Job(gen("idle", 3), priority=Priority.IDLE, on_done=lambda: ends.append("idle")))
+    qtbot.waitUntil(lambda: thread.is_busy(), timeout=5000)
+    thread.submit(Job(gen("prop", 3), priority=Priority.BACKGROUND, on_done=lambda: ends.append("prop")))
+    thread.submit(Job(lambda job: log.append("click"), on_done=lambda: ends.append("click")))
+    gate.set()
+    qtbot.waitUntil(lambda: len(ends) == 3, timeout=5000)
+    assert log == ["idle0", "click", "prop0", "prop1", "prop2", "idle1", "idle2"]
+    assert ends == ["click", "prop", "idle"]
+
+
 def test_cancel_stops_a_generator_and_drops_its_results(qtbot, thread):
     steps: list[int] = []
     got: list[int] = []

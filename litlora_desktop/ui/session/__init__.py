@@ -158,6 +158,10 @@ class AnnotationSession(QObject):
         tracking.tracked.connect(self.stats_changed)
         tracking.tracked.connect(transport.check_tracked)  # after the stats, as before
         tracking.finished.connect(self.history_changed)
+        # candidates a propagation left for later: the shown frame's are asked for once it is shown
+        # for its own sake (not while a propagation runs through it) and when the propagation ends
+        transport.frame_changed.connect(lambda f: None if tracking.propagating else lora.show_frame(f))
+        tracking.finished.connect(lambda: lora.show_frame(self.current))
 
     # ================================================================== videos and models
     def close(self) -> None:

@@ -23,6 +23,7 @@ from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine, Prompt, TrackOutcome
+from litlora_desktop.workers.later_candidates import LaterCells, run_later_candidates
 
 ADAPTER_META = "litlora.json"  # a folder holding this has adapters to load into a new tracker
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -78,6 +79,8 @@ class LoraController(QObject):
         # SAM2's record an accept replaced -> the candidates it offered: undoing the accept brings
         # that record back, and with it the candidates the user chose from
         self._taken: OrderedDict[MaskRecord, list[Any]] = OrderedDict()
+        self._later = LaterCells()  # tracked cells whose candidates a propagation left for later
+        self._later_job: Any = None
         self._unlisten: Callable[[], None] | None = None
         self._video = 0  # counts videos: a load that answers after the next video opened is dropped
 
@@ -96,6 +99,7 @@ class LoraController(QObject):
         self._retrain.clear()
         self.candidates.clear()
         self._disagree.clear()
+        self._drop_later()
         self.training.clear()
         self.counts = {}
         self._video += 1
@@ -123,6 +127,8 @@ class LoraController(QObject):
                 self.lora_changed.emit(False)
                 return False
         self.enabled = bool(on)
+        if not self.enabled:
+            self._drop_later()
         self._engine.call(setattr, self._engine.state, "lora_enabled", self.enabled, label="lora switch")
         self.apply_auto_settings()
         self.lora_changed.emit(self.enabled)
@@ -199,28 +205,70 @@ class LoraController(QObject):
         self._engine.call(self._engine.state.lora_counts, label="lora counts", on_result=done)
 
     # ------------------------------------------------------------------ candidates
-    def refresh_candidates(self, frame: int) -> None:
-        """Ask the adapters for candidates on a frame SAM2 tracked (after training ends, say)."""
+    def refresh_candidates(self, frame: int, object_ids: list[int] | None = None) -> None:
+        """Ask the adapters for candidates on a frame SAM2 tracked (after training ends, say), for
+        every object or those of ``object_ids``."""
         if self._store is None or not self.enabled:
             return
         st = self._engine.state
-        for info in self._store.objects:
-            rec = self._store.get_record(frame, info.id)
+        for oid in [o.id for o in self._store.objects] if object_ids is None else object_ids:
+            rec = self._store.get_record(frame, oid)
             if rec is None or rec.provenance.kind != "sam2":
                 continue
+            self._later.discard(frame, oid)
 
-            def run(oid: int = info.id) -> list[Any]:
+            def run(oid: int = oid) -> list[Any]:
                 return st.lora.candidates(oid, frame) if st.lora is not None else []
 
             self._engine.call(
                 run,
                 label="candidates",
-                on_result=lambda c, oid=info.id: self._got_candidates(frame, oid, c),
+                on_result=lambda c, oid=oid: self._got_candidates(frame, oid, c),
             )
 
-    def _got_candidates(self, frame: int, oid: int, cands: list[Any]) -> None:
+    def show_frame(self, frame: int) -> None:
+        """The user looks at ``frame`` (not a propagation passing it): its cells whose candidates a
+        propagation left for later are asked for now, ahead of the idle queue."""
+        oids = self._later.take_frame(frame)
+        if oids:
+            self.refresh_candidates(frame, oids)
+
+    def _run_later(self) -> None:
+        """Compute the candidates left for later, one cell per step, when the model thread is idle."""
+        if self._later_job is not None or not len(self._later) or not self.enabled:
+            return
+        video = self._video
+
+        def done() -> None:
+            if self._video == video:
+                self._later_job = None
+                self._run_later()  # cells queued after the job found the queue empty
+
+        self._later_job = self._engine.call(
+            run_later_candidates,
+            self._engine.state,
+            self._later,
+            pass_job=True,
+            idle=True,
+            kind="later-candidates",
+            label="candidates left for later",
+            on_yield=lambda t: self._got_candidates(*t),
+            on_done=done,
+        )
+
+    def _drop_later(self) -> None:
+        self._later.clear()
+        if self._later_job is not None:
+            self._later_job.cancel()
+            self._later_job = None
+
+    def _is_sam2(self, frame: int, oid: int) -> bool:
+        """Whether the cell holds SAM2's tracked mask (the only kind candidates are offered for)."""
         rec = self._store.get_record(frame, oid) if self._store is not None else None
-        if rec is None or rec.provenance.kind != "sam2":
+        return rec is not None and rec.provenance.kind == "sam2"
+
+    def _got_candidates(self, frame: int, oid: int, cands: list[Any]) -> None:
+        if not self._is_sam2(frame, oid):
             return
         self.set_candidates(frame, oid, cands)
         self.timeline_changed.emit()
@@ -247,6 +295,7 @@ class LoraController(QObject):
 
     def clear_candidates(self, frame: int, oid: int) -> None:
         """The cell was corrected or SAM2's mask kept: its candidates go."""
+        self._later.discard(frame, oid)
         self.cells_changed.emit({(frame, oid)})
         if self.candidates.pop((frame, oid), None) is not None:
             self.candidates_changed.emit()
@@ -257,6 +306,15 @@ class LoraController(QObject):
         return (frame, oid) in self._disagree
 
     def after_tracked(self, outcome: TrackOutcome) -> None:
+        f = outcome.frame_index
+        later = [
+            (f, oid, float(u.mask.score))
+            for oid, u in outcome.updates.items()
+            if u.candidates_later and self._is_sam2(f, oid)
+        ]
+        if later and self.enabled:
+            self._later.put(later)
+            self._run_later()
         if any(u.candidates or u.applied is not None for u in outcome.updates.values()):
             self.candidates_changed.emit()
             self.refresh_counts()
