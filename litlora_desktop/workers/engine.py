@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,10 +24,10 @@ from PySide6.QtCore import QObject, Signal
 
 from litlora_desktop.core.model_ids import DEMO_MODEL, TINY_RANDOM
 from litlora_desktop.core.resources import demo_model_dir
-from litlora_desktop.core.sam2.prompts import Box, Click
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.video.sources import FrameSource, VideoSource
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
+from litlora_desktop.workers.outcomes import ObjectUpdate, Prompt, TrackOutcome, sigmoid
 
 if TYPE_CHECKING:
     from litlora_desktop.core.lora.settings import LoraSettings
@@ -37,7 +35,16 @@ if TYPE_CHECKING:
     from litlora_desktop.core.sam2.results import FrameResult
     from litlora_desktop.core.sam2.tracker import Tracker
 
-__all__ = ["DEMO_MODEL", "TINY_RANDOM", "Engine", "EngineState", "ObjectUpdate", "Prompt", "TrackOutcome"]
+__all__ = [
+    "DEMO_MODEL",
+    "TINY_RANDOM",
+    "Engine",
+    "EngineState",
+    "ObjectUpdate",
+    "Prompt",
+    "TrackOutcome",
+    "sigmoid",
+]
 
 APP_CORRECTIONS_AS_COND = True
 """The app keeps a corrected frame as SAM2 conditioning memory (Meta's add_all_frames_to_correct_as_cond),
@@ -47,46 +54,6 @@ window; the tracker attends to the 4 nearest conditioning frames, so many correc
 per frame. README, "The tracker" and "Reproducing the paper" (the measured effect of both)."""
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What the user told the tracker on one frame for one object (derived from the store's record)."""
-
-    clicks: tuple[Click, ...] = ()
-    box: Box | None = None
-    mask: np.ndarray | None = field(default=None, compare=False)
-    candidate: Any = field(default=None, compare=False)  # an accepted CandidateMask
-
-    @property
-    def kind(self) -> str:
-        if self.candidate is not None:
-            return "candidate"
-        if self.mask is not None:
-            return "mask"
-        return "clicks" if (self.clicks or self.box is not None) else "none"
-
-
-@dataclass
-class ObjectUpdate:
-    """One object's result on a frame, with what LIT-LoRA made of it."""
-
-    mask: ObjectMask
-    candidates: list[Any] = field(default_factory=list)
-    applied: Any = None  # a CandidateMask auto-applied on this frame
-    # LIT-LoRA is on but the candidates were not computed with the frame (a propagation passed it):
-    # the GUI asks for them later, when the frame is shown or the model thread is idle
-    candidates_later: bool = False
-
-
-@dataclass
-class TrackOutcome:
-    """A tracked frame as the GUI needs it."""
-
-    frame_index: int
-    updates: dict[int, ObjectUpdate]
-    ms: float
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def load_model(
@@ -514,7 +481,3 @@ class Engine(QObject):
             label="set source",
             on_result=lambda _: self.video_opened.emit(source),
         )
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))

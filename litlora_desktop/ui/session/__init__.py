@@ -46,8 +46,9 @@ from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.session.tracking import Tracking
 from litlora_desktop.ui.session.transport import Transport
 from litlora_desktop.ui.settings import AppSettings
-from litlora_desktop.workers.engine import Engine, Prompt
+from litlora_desktop.workers.engine import Engine
 from litlora_desktop.workers.frames import FrameLoader
+from litlora_desktop.workers.outcomes import Prompt
 
 if TYPE_CHECKING:
     from litlora_desktop.core.sam2.models import LoadedModel

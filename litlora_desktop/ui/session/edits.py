@@ -29,7 +29,8 @@ from litlora_desktop.ui.session.overlap import resolve_overlap
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.session.transport import Transport
 from litlora_desktop.ui.settings import AppSettings
-from litlora_desktop.workers.engine import Engine, ObjectUpdate, Prompt
+from litlora_desktop.workers.engine import Engine
+from litlora_desktop.workers.outcomes import ObjectUpdate, Prompt
 
 
 class Editor(QObject):

@@ -16,7 +16,7 @@ import numpy as np
 from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange, TimelineCode
 from litlora_desktop.ui.settings import AppSettings
-from litlora_desktop.workers.engine import sigmoid
+from litlora_desktop.workers.outcomes import sigmoid
 
 _LANE_CODE = {"user": TimelineCode.USER, "lora": TimelineCode.LORA, "imported": TimelineCode.IMPORTED}
 

@@ -22,8 +22,9 @@ from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
-from litlora_desktop.workers.engine import Engine, Prompt, TrackOutcome
+from litlora_desktop.workers.engine import Engine
 from litlora_desktop.workers.later_candidates import LaterCells, run_later_candidates
+from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
 
 ADAPTER_META = "litlora.json"  # a folder holding this has adapters to load into a new tracker
 _SAFE = re.compile(r"[^A-Za-z0-9_.\-]")

@@ -27,7 +27,8 @@ from typing import Any
 
 from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
-from litlora_desktop.workers.engine import Engine, Prompt
+from litlora_desktop.workers.engine import Engine
+from litlora_desktop.workers.outcomes import Prompt
 from litlora_desktop.workers.seeding import Seed, SeedQueue, apply_seeds, run_seeds
 
 SYNC_AT_ONCE = 16  # an undo or redo touching more prompts than this re-seeds them in the background

@@ -24,7 +24,8 @@ from litlora_desktop.ui.session.lora import LoraController
 from litlora_desktop.ui.session.overlap import resolve_overlap
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
-from litlora_desktop.workers.engine import Engine, ObjectUpdate, TrackOutcome
+from litlora_desktop.workers.engine import Engine
+from litlora_desktop.workers.outcomes import ObjectUpdate, TrackOutcome
 from litlora_desktop.workers.seeding import run_seeds
 
 
