@@ -88,12 +88,18 @@ def spin(app: QApplication, until: Callable[[], bool], timeout: float, settle: f
     """
     t0 = time.monotonic()
     reached: list[float] = []
+    failed: list[BaseException] = []
     loop = QEventLoop()
 
     def check() -> None:
         now = time.monotonic()
-        if not reached and until():
-            reached.append(now)
+        try:
+            if not reached and until():
+                reached.append(now)
+        except Exception as exc:  # a raise inside a slot would be printed and the loop spin forever
+            failed.append(exc)
+            loop.quit()
+            return
         if (reached and now - reached[0] >= settle) or now - t0 > timeout:
             loop.quit()
 
@@ -103,6 +109,8 @@ def spin(app: QApplication, until: Callable[[], bool], timeout: float, settle: f
     poll.start()
     loop.exec()
     poll.stop()
+    if failed:
+        raise failed[0]
     return reached[0] - t0 if reached else float("nan")
 
 

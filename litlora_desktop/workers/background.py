@@ -63,5 +63,6 @@ class BackgroundTask(QObject):
         else:
             self.succeeded.emit(result)
         finally:
+            self._fn = None  # its closure may hold a whole project (a probe's stores): not for our lifetime
             self.running = False
             self.finished.emit()

@@ -26,6 +26,7 @@ from litlora_desktop.core.model_ids import DEMO_MODEL, TINY_RANDOM
 from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.video.sources import FrameSource, VideoSource
+from litlora_desktop.workers.later_candidates import LaterCells, evicted_candidates
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
 from litlora_desktop.workers.outcomes import ObjectUpdate, Prompt, TrackOutcome, sigmoid
 
@@ -90,7 +91,8 @@ def load_any_model(spec: str, device: str | None, progress: Callable[[int, int],
 
 
 class EngineState:
-    """Everything the model thread owns. Never touched from the GUI thread."""
+    """Everything the model thread owns. Never touched from the GUI thread, except ``later`` (a
+    thread-safe queue the GUI discards cells from when the user changes them)."""
 
     def __init__(self) -> None:
         self.loaded: LoadedModel | None = None
@@ -100,6 +102,7 @@ class EngineState:
         self._lora_settings: LoraSettings | None = None  # made on the model thread (it imports torch)
         self.lora_enabled = False
         self.object_ids: list[int] = []
+        self.later = LaterCells()  # tracked cells whose candidates a propagation left for later
 
     @property
     def lora_settings(self) -> LoraSettings:
@@ -154,9 +157,11 @@ class EngineState:
         )
         for oid in self.object_ids:
             self.tracker.add_object(oid)
+        self.tracker.captures.on_evict = self.later.evicting
         self.lora = LitLoRA(self.tracker, self.lora_settings)
 
     def _close_tracker(self) -> None:
+        self.later.clear()
         if self.lora is not None:
             self.lora.close()
             self.lora = None
@@ -240,6 +245,12 @@ class EngineState:
         self.prompt(oid, frame, prompt, learn=False)
 
     # ---------------------------------------------------------------- tracking
+    def set_lora_enabled(self, on: bool) -> None:
+        """Switch LIT-LoRA's part of tracking; off, the cells waiting for candidates are forgotten."""
+        self.lora_enabled = bool(on)
+        if not on:
+            self.later.clear()
+
     def _needs(self, tr: Tracker, frame: int, reverse: bool) -> list[int]:
         """Objects to track on ``frame``: prompted, not yet tracked there, and tracked on the frame before."""
         prev = frame + (1 if reverse else -1)
@@ -266,21 +277,27 @@ class EngineState:
 
     def _outcome(self, res: FrameResult, ms: float, candidates_later: bool = False) -> TrackOutcome:
         """The frame's result with LIT-LoRA's part: an auto-applied candidate, the candidates, or
-        (``candidates_later``, while propagating) a note that they are still to be computed. With
-        auto-apply on they are always computed here: an applied candidate changes what SAM2 tracks
-        next, so it cannot wait."""
+        (``candidates_later``, while propagating) a note in ``later`` that they are still to be
+        computed. With auto-apply on they are always computed here: an applied candidate changes
+        what SAM2 tracks next, so it cannot wait. Cells whose capture was evicted while tracking
+        this frame get theirs now (``TrackOutcome.late``)."""
         out = TrackOutcome(res.frame_index, {}, ms, dict(res.timings))
+        f = res.frame_index
         for oid, om in res.masks.items():
             upd = ObjectUpdate(om)
+            self.later.discard(f, oid)  # its mask is new: what waited was for the old one
             if self.lora is not None and self.lora_enabled and om.kind == "tracked":
-                applied = self.lora.auto_apply(oid, res.frame_index)
+                applied = self.lora.auto_apply(oid, f)
                 if applied is not None:
                     upd.applied = applied
                 elif candidates_later and not self.lora.settings.auto_apply:
                     upd.candidates_later = self.lora.num_adapters(oid) > 0
+                    if upd.candidates_later:
+                        self.later.put([(f, oid, om.score)])
                 else:
-                    upd.candidates = self.lora.candidates(oid, res.frame_index)
+                    upd.candidates = self.lora.candidates(oid, f)
             out.updates[oid] = upd
+        out.late = evicted_candidates(self)
         return out
 
     def propagate(

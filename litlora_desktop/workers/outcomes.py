@@ -39,7 +39,7 @@ class ObjectUpdate:
     candidates: list[Any] = field(default_factory=list)
     applied: Any = None  # a CandidateMask auto-applied on this frame
     # LIT-LoRA is on but the candidates were not computed with the frame (a propagation passed it):
-    # the GUI asks for them later, when the frame is shown or the model thread is idle
+    # they wait in ``EngineState.later`` until the frame is shown or the model thread is idle
     candidates_later: bool = False
 
 
@@ -51,6 +51,9 @@ class TrackOutcome:
     updates: dict[int, ObjectUpdate]
     ms: float
     timings: dict[str, float] = field(default_factory=dict)
+    # (frame, object, candidates) of other frames whose candidates had been left for later and whose
+    # decoder captures the tracker evicted while tracking this one: computed before they were gone
+    late: list[tuple[int, int, list[Any]]] = field(default_factory=list)
 
 
 def sigmoid(x: float) -> float:

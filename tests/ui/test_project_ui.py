@@ -332,10 +332,10 @@ def test_opening_a_project_shows_a_wait_cursor_and_restores_it(
     original = project_open.Project.open.__func__
     cursors = []
 
-    def spy(cls, folder, which="saved"):
+    def spy(cls, *args, **kwargs):
         cur = QApplication.overrideCursor()
         cursors.append(None if cur is None else cur.shape())
-        return original(cls, folder, which)
+        return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(project_open.Project, "open", classmethod(spy))
     w2 = open_window(frames_dir, tiny_model)

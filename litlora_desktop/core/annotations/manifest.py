@@ -268,8 +268,9 @@ class ProjectProbe:
         """The manifest and store of state ``name`` as probed, handed out once, or None when the
         manifest changed on disk since (another writer saved): the caller then reads it afresh.
         The manifest names its store file with a SHA-256, so the same manifest bytes mean the
-        same store."""
+        same store. The other states read are let go: one project is opened per probe."""
         kept = self._read.pop(name, None)
+        self._read.clear()
         if kept is None:
             return None
         raw, manifest, store = kept

@@ -167,7 +167,8 @@ class Project:
 
     @classmethod
     def probe(cls, path: str | os.PathLike) -> ProjectProbe:
-        """Try every saved state without keeping it; cheap enough to call before opening."""
+        """Try every saved state, keeping what it read for one ``open`` with this probe (so a
+        project is read and checked once); ``ProjectProbe.take`` lets the rest go."""
         return probe_folder(_project_dir(path))
 
     @classmethod

@@ -30,6 +30,7 @@ from litlora_desktop.core.lora.objects import ObjectLoRA
 from litlora_desktop.core.lora.samples import CorrectionSample, target_from_mask
 from litlora_desktop.core.lora.settings import LoraSettings
 from litlora_desktop.core.lora.trainer import CancelFn, Trainer, TrainProgress
+from litlora_desktop.core.sam2.capture import DecoderCapture
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.sam2.tracker import Tracker
 
@@ -158,10 +159,14 @@ class LitLoRA:
         return finals
 
     # ------------------------------------------------------------------------------ candidates
-    def candidates(self, object_id: int, frame_index: int) -> list[CandidateMask]:
-        """One candidate per adapter for a tracked frame, best first; [] before any adapter exists."""
+    def candidates(
+        self, object_id: int, frame_index: int, capture: DecoderCapture | None = None
+    ) -> list[CandidateMask]:
+        """One candidate per adapter for a tracked frame, best first; [] before any adapter exists
+        or once the frame's decoder capture is gone. ``capture``: the frame's capture, handed over
+        when the tracker's store is evicting it."""
         ob = self._objects.get(object_id)
-        cap = self.tracker.capture(object_id, frame_index)
+        cap = capture if capture is not None else self.tracker.capture(object_id, frame_index)
         if ob is None or not ob.adapters or cap is None:
             return []
         self.ensure_ready()

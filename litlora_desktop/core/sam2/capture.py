@@ -10,6 +10,7 @@ kept once, as ``DecoderConstants``.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -53,12 +54,18 @@ class DecoderConstants:
 
 
 class CaptureStore:
-    """Decoder captures by (object, frame), bounded in bytes; the least recently stored go first."""
+    """Decoder captures by (object, frame), bounded in bytes; the least recently stored go first.
+
+    ``on_evict`` (when set) is handed each capture the budget pushes out, before it is gone: a cell
+    whose LIT-LoRA candidates were left for later must get them then or never (at 1024 px one capture
+    is ~16 MiB, so the default budget holds about 32 cells, fewer than a propagation passes).
+    """
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = int(budget_bytes)
         self._items: OrderedDict[tuple[int, int], DecoderCapture] = OrderedDict()
         self.nbytes = 0
+        self.on_evict: Callable[[DecoderCapture], None] | None = None
 
     def put(self, cap: DecoderCapture) -> None:
         """Keep ``cap`` (replacing that object's frame), evicting the oldest while over budget."""
@@ -69,6 +76,8 @@ class CaptureStore:
         while self.nbytes > self.budget_bytes and len(self._items) > 1:
             _, old = self._items.popitem(last=False)
             self.nbytes -= old.nbytes
+            if self.on_evict is not None:
+                self.on_evict(old)
 
     def get(self, object_id: int, frame_index: int) -> DecoderCapture | None:
         return self._items.get((object_id, frame_index))

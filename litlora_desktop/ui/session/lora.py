@@ -23,7 +23,7 @@ from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine
-from litlora_desktop.workers.later_candidates import LaterCells, run_later_candidates
+from litlora_desktop.workers.later_candidates import run_later_candidates, shown_frame_candidates
 from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
 
 ADAPTER_META = "litlora.json"  # a folder holding this has adapters to load into a new tracker
@@ -80,8 +80,9 @@ class LoraController(QObject):
         # SAM2's record an accept replaced -> the candidates it offered: undoing the accept brings
         # that record back, and with it the candidates the user chose from
         self._taken: OrderedDict[MaskRecord, list[Any]] = OrderedDict()
-        self._later = LaterCells()  # tracked cells whose candidates a propagation left for later
-        self._later_job: Any = None
+        self._later_job: Any = None  # the idle job computing candidates a propagation left for later
+        self._shown = 0  # the frame whose waiting candidates were asked for last (show_frame)
+        self._shown_job: Any = None
         self._unlisten: Callable[[], None] | None = None
         self._video = 0  # counts videos: a load that answers after the next video opened is dropped
 
@@ -106,7 +107,7 @@ class LoraController(QObject):
         self._video += 1
         if self.enabled:
             self.enabled = False
-            self._engine.call(setattr, self._engine.state, "lora_enabled", False, label="lora switch")
+            self._engine.call(self._engine.state.set_lora_enabled, False, label="lora switch")
             self.lora_changed.emit(False)
 
     # ------------------------------------------------------------------ switching
@@ -130,7 +131,7 @@ class LoraController(QObject):
         self.enabled = bool(on)
         if not self.enabled:
             self._drop_later()
-        self._engine.call(setattr, self._engine.state, "lora_enabled", self.enabled, label="lora switch")
+        self._engine.call(self._engine.state.set_lora_enabled, self.enabled, label="lora switch")
         self.apply_auto_settings()
         self.lora_changed.emit(self.enabled)
         self.message.emit(
@@ -216,7 +217,7 @@ class LoraController(QObject):
             rec = self._store.get_record(frame, oid)
             if rec is None or rec.provenance.kind != "sam2":
                 continue
-            self._later.discard(frame, oid)
+            st.later.discard(frame, oid)
 
             def run(oid: int = oid) -> list[Any]:
                 return st.lora.candidates(oid, frame) if st.lora is not None else []
@@ -224,54 +225,86 @@ class LoraController(QObject):
             self._engine.call(
                 run,
                 label="candidates",
-                on_result=lambda c, oid=oid: self._got_candidates(frame, oid, c),
+                on_result=lambda c, oid=oid: self._got_candidates([(frame, oid, c)]),
             )
 
     def show_frame(self, frame: int) -> None:
         """The user looks at ``frame`` (not a propagation passing it): its cells whose candidates a
-        propagation left for later are asked for now, ahead of the idle queue."""
-        oids = self._later.take_frame(frame)
-        if oids:
-            self.refresh_candidates(frame, oids)
+        propagation left for later are computed now, ahead of the idle job. One request at a time,
+        reading the shown frame when it runs: scrubbing past thirty frames asks for one or two."""
+        self._shown = frame
+        if self._shown_job is not None or not self.enabled:
+            return
+        asked: list[int] = []
+        job: Any = None
+
+        def frame_of() -> int:  # on the model thread: an int read under the GIL, the latest frame shown
+            asked.append(self._shown)
+            return asked[0]
+
+        def done() -> None:  # after the result, or an error
+            if self._shown_job is not job:  # cancelled (LIT_LoRA off, another video)
+                return
+            self._shown_job = None
+            if asked and asked[0] != self._shown:  # the user moved on while it ran
+                self.show_frame(self._shown)
+
+        job = self._shown_job = self._engine.call(
+            shown_frame_candidates,
+            self._engine.state,
+            frame_of,
+            kind="shown-candidates",
+            label="candidates of the shown frame",
+            on_result=self._got_candidates,
+            on_done=done,
+        )
 
     def _run_later(self) -> None:
         """Compute the candidates left for later, one cell per step, when the model thread is idle."""
-        if self._later_job is not None or not len(self._later) or not self.enabled:
+        if self._later_job is not None or not self.enabled:
             return
-        video = self._video
+        job: Any = None
 
         def done() -> None:
-            if self._video == video:
+            if self._later_job is job:  # not cancelled meanwhile (LIT_LoRA off, another video)
                 self._later_job = None
-                self._run_later()  # cells queued after the job found the queue empty
+                if len(self._engine.state.later):
+                    self._run_later()  # cells queued after the job found the queue empty
 
-        self._later_job = self._engine.call(
+        job = self._later_job = self._engine.call(
             run_later_candidates,
             self._engine.state,
-            self._later,
             pass_job=True,
             idle=True,
             kind="later-candidates",
             label="candidates left for later",
-            on_yield=lambda t: self._got_candidates(*t),
+            on_yield=self._got_candidates,
             on_done=done,
         )
 
     def _drop_later(self) -> None:
-        self._later.clear()
+        """Stop computing candidates left for later (the engine forgets the cells when LIT_LoRA goes
+        off or the video changes)."""
         if self._later_job is not None:
             self._later_job.cancel()
             self._later_job = None
+        if self._shown_job is not None:
+            self._shown_job.cancel()
+            self._shown_job = None
 
     def _is_sam2(self, frame: int, oid: int) -> bool:
         """Whether the cell holds SAM2's tracked mask (the only kind candidates are offered for)."""
         rec = self._store.get_record(frame, oid) if self._store is not None else None
         return rec is not None and rec.provenance.kind == "sam2"
 
-    def _got_candidates(self, frame: int, oid: int, cands: list[Any]) -> None:
-        if not self._is_sam2(frame, oid):
+    def _got_candidates(self, found: list[tuple[int, int, list[Any]]]) -> None:
+        """Candidates (frame, object, list) computed off the frame's tracking: shown if the cell
+        still holds SAM2's mask and LIT_LoRA is still on."""
+        found = [(f, oid, c) for f, oid, c in found if self.enabled and self._is_sam2(f, oid)]
+        if not found:
             return
-        self.set_candidates(frame, oid, cands)
+        for f, oid, cands in found:
+            self.set_candidates(f, oid, cands)
         self.timeline_changed.emit()
         self.candidates_changed.emit()
         self.overlay_changed.emit()
@@ -296,7 +329,7 @@ class LoraController(QObject):
 
     def clear_candidates(self, frame: int, oid: int) -> None:
         """The cell was corrected or SAM2's mask kept: its candidates go."""
-        self._later.discard(frame, oid)
+        self._engine.state.later.discard(frame, oid)
         self.cells_changed.emit({(frame, oid)})
         if self.candidates.pop((frame, oid), None) is not None:
             self.candidates_changed.emit()
@@ -307,15 +340,11 @@ class LoraController(QObject):
         return (frame, oid) in self._disagree
 
     def after_tracked(self, outcome: TrackOutcome) -> None:
-        f = outcome.frame_index
-        later = [
-            (f, oid, float(u.mask.score))
-            for oid, u in outcome.updates.items()
-            if u.candidates_later and self._is_sam2(f, oid)
-        ]
-        if later and self.enabled:
-            self._later.put(later)
+        """A tracked frame arrived: cells left for later start the idle job, cells whose candidates
+        were computed as their captures were evicted are shown."""
+        if any(u.candidates_later for u in outcome.updates.values()):
             self._run_later()
+        self._got_candidates(outcome.late)
         if any(u.candidates or u.applied is not None for u in outcome.updates.values()):
             self.candidates_changed.emit()
             self.refresh_counts()
@@ -410,6 +439,7 @@ class LoraController(QObject):
             job.cancel()
         self._retrain.discard(oid)
         self.training.pop(oid, None)
+        self._engine.state.later.drop_object(oid)
         for key in [k for k in self.candidates if k[1] == oid]:
             del self.candidates[key]
         self._disagree = {k for k in self._disagree if k[1] != oid}

@@ -348,6 +348,21 @@ def test_open_with_a_probe_reads_the_store_once(tmp_path, video, monkeypatch):
         Project.open(proj.path, "saved", probe)  # handed out once: a second open reads afresh
 
 
+def test_opening_with_a_probe_lets_the_other_states_it_read_go(tmp_path, video):
+    """A probe reads every state (saved, autosave, backup: three stores of a long project); once one
+    is opened the others must not stay in memory for as long as someone holds the probe."""
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    proj.store.set_mask(9, 1, blob(20, 20), "user")
+    proj.save()  # a backup now
+    proj.store.set_mask(10, 1, blob(20, 20), "user")
+    assert proj.write_autosave()
+    probe = Project.probe(proj.path)
+    assert set(probe._read) == {"saved", "autosave", "backup"}
+    Project.open(proj.path, "autosave", probe)
+    assert probe._read == {}
+
+
 def test_a_probe_taken_before_another_save_is_not_reused(tmp_path, video):
     proj, _ = make_project(tmp_path, video)
     proj.save()
