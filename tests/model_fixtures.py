@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from litlora_desktop.core.sam2.families import tiny_config as family_tiny_config
 from litlora_desktop.core.sam2.models import random_model, tiny_config
+
+FAMILY_KEYS = ("sam2.1", "sam2", "sam3", "edgetam")
+"""Every model family (``core.model_ids.FAMILIES``); the tracker and LIT-LoRA suites run on each."""
+
+
+def tiny_family_model(key: str, init_std: float = 0.02, seed: int = 0):
+    """A tiny random model of a family (64 px input; SAM 3's 14-px patches make it 56)."""
+    return random_model(family_tiny_config(key, 64, init_std), seed=seed)
 
 
 class ClipSource:

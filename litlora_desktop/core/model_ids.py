@@ -1,11 +1,14 @@
-"""The names of the SAM2 models the app offers, without importing torch or transformers.
+"""The names of the models the app offers, by family, without importing torch or transformers.
 
 The window, its settings and the command line need these names before a model is loaded; importing
 them from ``core/sam2/models.py`` pulled in torch and transformers (seconds) on the way to the first
-paint. ``core/sam2/models.py`` re-exports them from here.
+paint. ``core/sam2/models.py`` re-exports them from here; ``core/sam2/families.py`` holds what the
+code needs per family (classes, normalisation), keyed on ``FamilyInfo.model_type``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 DEFAULT_MODEL_ID = "facebook/sam2.1-hiera-tiny"
 DEMO_MODEL = "demo"
@@ -13,10 +16,118 @@ DEMO_MODEL = "demo"
 TINY_RANDOM = "tiny-random"
 """Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
 DEMO_LABEL = "Demo SAM2 (synthetic shapes, offline)"
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """One model family as the user meets it: its hub models, size, licence and what it needs."""
+
+    key: str
+    label: str
+    model_type: str
+    """config.json ``model_type`` of its ``save_pretrained`` folders (SAM2 and SAM2.1 share one)."""
+    hub_ids: dict[str, str]
+    """Size name -> model-hub id; the first is the family's default."""
+    params_m: float
+    """Parameters (millions) of the default size, counted from the architecture (a test checks it)."""
+    input_size: int
+    licence: str
+    access: str
+    """How to get the weights, where that takes more than a download."""
+    gpu_recommended: bool
+    meta_checkpoint: str = ""
+    """Meta's own checkpoint file(s), when the app converts them."""
+
+    @property
+    def default_id(self) -> str:
+        return next(iter(self.hub_ids.values()))
+
+
+def _sizes(prefix: str) -> dict[str, str]:
+    return {size: f"{prefix}-{size}" for size in ("tiny", "small", "base-plus", "large")}
+
+
+FAMILIES: tuple[FamilyInfo, ...] = (
+    FamilyInfo(
+        "sam2.1",
+        "SAM2.1",
+        "sam2_video",
+        _sizes("facebook/sam2.1-hiera"),
+        39.0,
+        1024,
+        "Apache-2.0",
+        "",
+        False,
+        "sam2.1_hiera_*.pt",
+    ),
+    FamilyInfo(
+        "sam2",
+        "SAM2",
+        "sam2_video",
+        _sizes("facebook/sam2-hiera"),
+        39.0,
+        1024,
+        "Apache-2.0",
+        "",
+        False,
+        "sam2_hiera_*.pt",
+    ),
+    FamilyInfo(
+        "sam3",
+        "SAM 3 tracker",
+        "sam3_tracker_video",
+        {"(one size)": "facebook/sam3"},
+        465.8,
+        1008,
+        "SAM License (Meta; not Apache)",
+        "Gated: sign in on the model hub, open facebook/sam3 and request access (accept Meta's SAM "
+        "License); once granted, run `hf auth login` with a read token on this machine (or set HF_TOKEN) "
+        "and pick the model again. Only the tracker is loaded: SAM 3's text/concept detector is not used.",
+        True,
+    ),
+    FamilyInfo(
+        "edgetam",
+        "EdgeTAM",
+        "edgetam_video",
+        {"(one size)": "yonigozlan/EdgeTAM-hf"},
+        13.9,
+        1024,
+        "Apache-2.0",
+        "",
+        False,
+        "edgetam.pt (facebook/EdgeTAM): not converted yet; use the transformers-format folder",
+    ),
+)
+"""Every family the app offers, SAM2.1 (the default) first."""
+
+
+def family_info(key: str) -> FamilyInfo:
+    """The family with this key (``sam2.1``, ``sam2``, ``sam3``, ``edgetam``)."""
+    for f in FAMILIES:
+        if f.key == key:
+            return f
+    raise KeyError(key)
+
+
+def family_of_hub_id(hub_id: str) -> FamilyInfo | None:
+    """The family a hub id belongs to (listed ids, and any ``facebook/sam2*`` id), or None."""
+    for f in FAMILIES:
+        if hub_id in f.hub_ids.values():
+            return f
+    low = hub_id.lower()
+    if low.startswith("facebook/sam2.1"):
+        return family_info("sam2.1")
+    if low.startswith("facebook/sam2"):
+        return family_info("sam2")
+    return None
+
+
+def _choice_label(f: FamilyInfo, size: str) -> str:
+    return f.label if size.startswith("(") else f"{f.label} {size}"
+
+
 MODEL_CHOICES: dict[str, str] = {
-    "SAM2.1 tiny": "facebook/sam2.1-hiera-tiny",
-    "SAM2.1 small": "facebook/sam2.1-hiera-small",
-    "SAM2.1 base-plus": "facebook/sam2.1-hiera-base-plus",
-    "SAM2.1 large": "facebook/sam2.1-hiera-large",
+    **{_choice_label(f, size): hub for f in FAMILIES for size, hub in f.hub_ids.items()},
     DEMO_LABEL: DEMO_MODEL,
 }
+"""Label -> model id of every model the Settings list offers (the demo last)."""

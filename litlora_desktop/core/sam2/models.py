@@ -1,7 +1,8 @@
-"""Loading SAM2 and choosing where it runs.
+"""Loading a tracker model (SAM2, SAM2.1, the SAM 3 tracker, EdgeTAM) and choosing where it runs.
 
-Three sources are accepted: a model-hub id (``facebook/sam2.1-hiera-tiny`` and friends), a local
-folder written by ``save_pretrained``, or one of Meta's ``.pt`` checkpoints (converted on load).
+Three sources are accepted: a model-hub id of a known family (``facebook/sam2.1-hiera-tiny``,
+``facebook/sam3`` ...; ``core.model_ids.FAMILIES``), a local folder written by ``save_pretrained``
+(its config.json names the family), or one of Meta's SAM2 ``.pt`` checkpoints (converted on load).
 No machine this project is developed on reaches the hub, so the hub path is written to fail with a
 message that says what to do, and tests exercise the folder path with tiny random models.
 """
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import Sam2VideoConfig, Sam2VideoModel
+from transformers import PreTrainedConfig, PreTrainedModel, Sam2VideoConfig
 
 from litlora_desktop.core import model_ids
 from litlora_desktop.core.resources import demo_model_dir
+from litlora_desktop.core.sam2.families import family_for_config, family_of_type, sam2_tiny_config
 
 # the names live in model_ids, where the GUI reads them without importing torch
 DEFAULT_MODEL_ID = model_ids.DEFAULT_MODEL_ID
@@ -123,7 +125,8 @@ def choose_device(requested: str | None = None) -> DeviceChoice:
 class LoadedModel:
     """A model ready to track, with where it came from and where it runs."""
 
-    model: Sam2VideoModel
+    model: PreTrainedModel
+    """A ``Sam2VideoModel``, ``Sam3TrackerVideoModel`` or ``EdgeTamVideoModel`` (``families``)."""
     source: str
     device: DeviceChoice
 
@@ -143,46 +146,9 @@ def default_config() -> Sam2VideoConfig:
 
 
 def tiny_config(image_size: int = 64, init_std: float = 0.02) -> Sam2VideoConfig:
-    """A very small SAM2 video config that runs in milliseconds per frame on a CPU, for tests.
-
-    Shapes the library hard-codes constrain it: memory attention reads 64-channel memories, and the
-    object-pointer path assumes the hidden size is a multiple (> 1) of the memory size, so hidden is 128.
-    ``init_std``: with the library's 0.02 a random decoder emits logits of ~1e-4; 0.2 gives logits of
-    a realistic scale (a few units), which learning tests need.
-    """
-    s = image_size
-    return Sam2VideoConfig(
-        vision_config=dict(
-            model_type="sam2_vision_model",
-            backbone_config=dict(
-                model_type="sam2_hiera_det_model",
-                hidden_size=8,
-                image_size=[s, s],
-                blocks_per_stage=[1, 1, 2, 1],
-                embed_dim_per_stage=[8, 16, 32, 64],
-                num_attention_heads_per_stage=[1, 1, 2, 2],
-                window_size_per_stage=[4, 4, 4, 2],
-                global_attention_blocks=[3],
-                window_positional_embedding_background_size=[2, 2],
-            ),
-            backbone_channel_list=[64, 32, 16, 8],
-            backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]],
-            fpn_hidden_size=128,
-        ),
-        prompt_encoder_config=dict(hidden_size=128, image_size=s, patch_size=16, mask_input_channels=4),
-        mask_decoder_config=dict(hidden_size=128, mlp_dim=128, num_attention_heads=2, iou_head_hidden_dim=64),
-        image_size=s,
-        memory_attention_hidden_size=128,
-        memory_attention_num_layers=1,
-        memory_attention_feed_forward_hidden_size=128,
-        memory_attention_rope_feat_sizes=[s // 16, s // 16],
-        memory_encoder_hidden_size=128,
-        memory_encoder_output_channels=64,
-        mask_downsampler_embed_dim=128,
-        memory_fuser_embed_dim=128,
-        memory_fuser_intermediate_dim=128,
-        initializer_range=init_std,
-    )
+    """A very small SAM2.1 video config that runs in milliseconds per frame on a CPU, for tests
+    (``families.sam2_tiny_config``; ``families.tiny_config`` has one for every family)."""
+    return sam2_tiny_config(image_size, init_std)
 
 
 def demo_config() -> Sam2VideoConfig:
@@ -229,7 +195,7 @@ def demo_config() -> Sam2VideoConfig:
     )
 
 
-def tie_positional_encodings(model: Sam2VideoModel) -> Sam2VideoModel:
+def tie_positional_encodings(model: PreTrainedModel) -> PreTrainedModel:
     """Give the prompt encoder the image's random Fourier positional encoding.
 
     In SAM2 one random matrix places both the image tokens and the clicks; transformers keeps two
@@ -245,13 +211,13 @@ def tie_positional_encodings(model: Sam2VideoModel) -> Sam2VideoModel:
     return model
 
 
-def random_model(config: Sam2VideoConfig, seed: int = 0) -> Sam2VideoModel:
-    """A randomly initialised model in eval mode (deterministic for a seed), positional encodings tied
-    as in SAM2."""
+def random_model(config: PreTrainedConfig, seed: int = 0) -> PreTrainedModel:
+    """A randomly initialised model of the config's family in eval mode (deterministic for a seed),
+    positional encodings tied as in SAM2."""
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        model = Sam2VideoModel(config)
+        model = family_for_config(config).build(config)
     finally:
         torch.random.set_rng_state(gen_state)
     return tie_positional_encodings(model).eval()
@@ -275,7 +241,7 @@ def _download(repo_id: str, progress: ProgressCallback | None) -> str:
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
     hint = (
-        f"The SAM2 model '{repo_id}' is not in the local model cache ({_hf_cache_dir()}) and "
+        f"The model '{repo_id}' is not in the local model cache ({_hf_cache_dir()}) and "
         + ("HF_HUB_OFFLINE is set" if offline else "the model hub cannot be reached")
         + ". Connect this machine to the internet once and reopen the model, or copy the model folder "
         "onto it (see the README, 'Offline workstations'), or pick a local model folder or a Meta .pt "
@@ -296,6 +262,10 @@ def _download(repo_id: str, progress: ProgressCallback | None) -> str:
     except DownloadCancelled:
         raise
     except Exception as exc:
+        if type(exc).__name__ == "GatedRepoError":  # the weights exist, this account may not have them
+            family = model_ids.family_of_hub_id(repo_id)
+            how = family.access if family is not None and family.access else "Request access on its hub page."
+            raise ModelLoadError(f"'{repo_id}' is gated on the model hub. {how}") from exc
         raise ModelNotAvailable(f"{hint}\n\nDetails: {exc.__class__.__name__}: {exc}") from exc
 
 
@@ -347,17 +317,16 @@ def load_model(
                     f"{path} is not a SAM2 model folder: it has no config.json (expected a folder written by "
                     "save_pretrained, e.g. a copy of facebook/sam2.1-hiera-tiny)."
                 )
-            model = Sam2VideoModel.from_pretrained(path)
-        elif not _HUB_ID.fullmatch(src) or not (
-            src in MODEL_CHOICES.values() or src.lower().startswith("facebook/sam2")
-        ):  # an "a/b" that is not a SAM2 id is a mistyped path: never download it
+            model = _from_folder(path)
+        elif not _HUB_ID.fullmatch(src) or model_ids.family_of_hub_id(src) is None:
+            # an "a/b" that is not a known model id is a mistyped path: never download it
             known = ", ".join(v for v in MODEL_CHOICES.values() if "/" in v)
             raise ModelLoadError(
                 f"Model not found: no such file or folder as {src} exists, and it is not a known SAM2 "
                 f"model id ({known})."
             )
         else:
-            model = Sam2VideoModel.from_pretrained(_download(src, progress))
+            model = _from_folder(Path(_download(src, progress)))
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -366,3 +335,24 @@ def load_model(
         ) from exc
     model = model.to(choice.device).eval()
     return LoadedModel(model=model, source=src, device=choice)
+
+
+_TYPE_ALIASES = {"sam3_video": "sam3_tracker_video", "sam3": "sam3_tracker_video"}
+"""A full SAM 3 folder (hub ``facebook/sam3``) holds the tracker too; it loads as the tracker."""
+
+
+def _from_folder(path: Path) -> PreTrainedModel:
+    """Load a ``save_pretrained`` folder with the class its config.json's ``model_type`` names."""
+    import json
+
+    try:
+        model_type = str(json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type"))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"{path}/config.json cannot be read: {exc}") from exc
+    try:
+        family = family_of_type(_TYPE_ALIASES.get(model_type, model_type))
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"{path} holds a '{model_type}' model, which this app cannot track with: {exc}."
+        ) from exc
+    return family.from_pretrained(str(path))

@@ -3,7 +3,9 @@
 The numbers follow transformers' ``Sam2VideoVideoProcessor`` / ``Sam2VideoProcessor``:
 
 - a frame is resized to ``image_size`` x ``image_size`` (SAM2 video does not keep the aspect ratio and
-  does not pad), scaled to [0, 1] and normalised with the ImageNet mean and std;
+  does not pad), scaled to [0, 1] and normalised with the ImageNet mean and std (SAM2, SAM2.1,
+  EdgeTAM) or with mean = std = 0.5 (the SAM 3 tracker, as its ``Sam3ImageProcessor``); the family
+  says which (``families.Family.mean`` / ``std``) and the model's config the size (1024, SAM 3 1008);
 - a click at pixel (x, y) of a W x H frame goes to the model at (x * S / W, y * S / H);
 - the decoder's low-resolution logits are upsampled to S x S and then to H x W (two bilinear steps,
   as ``post_process_masks`` does); a logit > 0 is foreground.
@@ -49,11 +51,17 @@ class FrameNormalizer:
     ``(x / 255 - mean) / std`` is folded into one multiply-add per channel, done on the target device.
     """
 
-    def __init__(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
-        std = torch.tensor(IMAGENET_STD, dtype=torch.float32)
-        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)
+        std = torch.tensor(std, dtype=torch.float32)
+        mean = torch.tensor(mean, dtype=torch.float32)
         self._scale = (1.0 / (255.0 * std)).view(3, 1, 1).to(self.device)
         self._bias = (-mean / std).view(3, 1, 1).to(self.device)
 
@@ -65,10 +73,15 @@ class FrameNormalizer:
 
 
 def preprocess_frame(
-    rgb: np.ndarray, image_size: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    rgb: np.ndarray,
+    image_size: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
 ) -> torch.Tensor:
     """Resize and normalise one RGB uint8 frame into a (3, S, S) model input."""
-    return FrameNormalizer(device, dtype)(resize_frame(rgb, image_size))
+    return FrameNormalizer(device, dtype, mean, std)(resize_frame(rgb, image_size))
 
 
 def points_to_model(

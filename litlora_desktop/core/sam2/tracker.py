@@ -30,6 +30,7 @@ from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenc
 
 from litlora_desktop.core.sam2.capture import CaptureStore, DecoderCapture, DecoderConstants, DecoderRecorder
 from litlora_desktop.core.sam2.encoder_cache import cache_constant_encodings
+from litlora_desktop.core.sam2.families import family_of
 from litlora_desktop.core.sam2.memory import ObjectState, new_session
 from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame, upsample_logits
 from litlora_desktop.core.sam2.prompts import Box, Click, FramePrompts
@@ -101,7 +102,8 @@ class Tracker:
         self.model_lock = model_lock or threading.RLock()
         self.captures = CaptureStore(capture_budget_bytes)
         self.current_frame = 0
-        self._normalizer = FrameNormalizer(self.device, torch.float32)
+        self.family = family_of(model)  # SAM2 / SAM 3 tracker / EdgeTAM: what differs is in there
+        self._normalizer = FrameNormalizer(self.device, torch.float32, self.family.mean, self.family.std)
         self._objects: dict[int, ObjectState] = {}
         self._features: OrderedDict[int, _Features] = OrderedDict()
         self._shared_pos_enc: torch.Tensor | None = None

@@ -1,4 +1,9 @@
-"""Shared by the LIT-LoRA tests: a small synthetic scene, a tiny random SAM2 tracking it, and helpers."""
+"""Shared by the LIT-LoRA tests: a small synthetic scene, a tiny random SAM2 tracking it, and helpers.
+
+A module that marks itself ``pytest.mark.usefixtures("each_family")`` runs every test once per model
+family (SAM2.1, SAM2, SAM 3 tracker, EdgeTAM): ``setup_engine`` and ``same_model`` then build that
+family's tiny model.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,32 @@ import torch
 
 from litlora_desktop.core.lora.litlora import LitLoRA
 from litlora_desktop.core.lora.settings import RANDOM_DECODER_LORA, LoraSettings
-from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.synthetic import SceneVideoSource, SyntheticScene
+from tests.model_fixtures import FAMILY_KEYS, tiny_family_model
 
 # The preset for random decoders (see core/lora/settings.py): the paper's defaults are for a pretrained SAM2.
 RANDOM_DECODER = LoraSettings(**RANDOM_DECODER_LORA)
+
+
+_family = ["sam2.1"]  # the family setup_engine builds; each_family changes it for one test
+
+
+LORA_FAMILY_KEYS = tuple(k for k in FAMILY_KEYS if k != "sam2")
+"""SAM2 and SAM2.1 share the decoder class and config LIT-LoRA works on (they differ in memory
+switches, which the tracker suite covers on both); the LIT-LoRA suite runs on the other three."""
+
+
+@pytest.fixture(params=LORA_FAMILY_KEYS)
+def each_family(request):
+    _family[0] = request.param
+    yield request.param
+    _family[0] = "sam2.1"
+
+
+def same_model(seed=0):
+    """The model ``setup_engine`` builds for ``seed``, fresh (a second copy of the same weights)."""
+    return tiny_family_model(_family[0], init_std=0.2, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +54,7 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 def setup_engine(scene, settings=None, seed=0, upto=5, present=False):
     """``present``: the decoder's object score says "here" on every frame (a random one often says
     "absent", which empties its masks and candidates), for tests that need its raw mask to count."""
-    model = random_model(tiny_config(64, init_std=0.2), seed=seed)
+    model = same_model(seed)
     if present:
         with torch.no_grad():
             model.mask_decoder.pred_obj_score_head.proj_out.bias.add_(30.0)

@@ -10,10 +10,11 @@ import pytest
 from litlora_desktop.core.lora.errors import LitLoRAError
 from litlora_desktop.core.lora.litlora import LitLoRA
 from litlora_desktop.core.lora.settings import LoraSettings
-from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.synthetic import SceneVideoSource, SyntheticScene
-from tests.core.lora.conftest import RANDOM_DECODER, setup_engine
+from tests.core.lora.conftest import RANDOM_DECODER, same_model, setup_engine
+
+pytestmark = pytest.mark.usefixtures("each_family")  # every test on every model family
 
 
 def test_save_and_load_into_another_session(scene, tmp_path):
@@ -29,7 +30,7 @@ def test_save_and_load_into_another_session(scene, tmp_path):
     assert np.array_equal(got.mask, want.mask) and got.predicted_iou == pytest.approx(want.predicted_iou)
     # another video, another object id: candidates are available there too
     other = SyntheticScene(num_frames=6, size=(96, 128), seed=5, scenario="basic")
-    model3 = random_model(tiny_config(64, init_std=0.2), seed=0)
+    model3 = same_model()
     tr3 = Tracker(model3, SceneVideoSource(other))
     eng3 = LitLoRA(tr3)
     tr3.add_object(9)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from litlora_desktop.core.lora.settings import LoraSettings
-from litlora_desktop.core.sam2.models import random_model, tiny_config
 from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.scenes.synthetic import SceneVideoSource
-from tests.core.lora.conftest import setup_engine
+from tests.core.lora.conftest import same_model, setup_engine
+
+pytestmark = pytest.mark.usefixtures("each_family")  # every test on every model family
 
 
 def test_adapters_disabled_tracking_is_bit_identical_to_no_adapters(scene):
@@ -21,7 +23,7 @@ def test_adapters_disabled_tracking_is_bit_identical_to_no_adapters(scene):
     assert eng.num_adapters(obj) == 1
     lora_b = [p for n, p in model.mask_decoder.named_parameters() if "lora_B" in n]
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # the adapter really changes something
-    clean = random_model(tiny_config(64, init_std=0.2), seed=0)
+    clean = same_model()
     runs = []
     for m in (model, clean):
         t = Tracker(m, SceneVideoSource(scene))

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from tests.core.lora.conftest import RANDOM_DECODER, mask_iou, setup_engine
+
+pytestmark = pytest.mark.usefixtures("each_family")  # every test on every model family
 
 
 def test_candidates_are_sorted_and_complete(scene):

@@ -8,8 +8,32 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from tests.core.lora.conftest import RANDOM_DECODER, mask_iou, setup_engine
+
+per_family = pytest.mark.usefixtures("each_family")  # the test runs on every model family
+
+
+@per_family
+def test_every_family_learns_its_corrections(scene):
+    """On every family, adapters trained on three corrections give candidates that match them.
+
+    Whether the lesson also transfers to frames never corrected depends on the image encoder's
+    features; the test after this one asks that of SAM2.1 (on tiny random SAM 3 and EdgeTAM encoders
+    the held-out IoU came out at 0.06-0.12, below its 0.15 bar: see the issue 17 note).
+    """
+    _, tr, eng, obj = setup_engine(scene, RANDOM_DECODER, upto=1)
+    corrected, base = [3, 6, 9], {}
+    for f in range(1, 10):
+        base[f] = tr.track(f).masks[obj].mask
+        if f in corrected:
+            assert eng.add_correction(obj, f, scene.mask(obj, f)) is not None
+            assert eng.train(obj)[-1].finished
+            tr.add_mask(obj, f, scene.mask(obj, f))
+    best = [max(mask_iou(c.mask, scene.mask(obj, f)) for c in eng.candidates(obj, f)) for f in corrected]
+    sam = [mask_iou(base[f], scene.mask(obj, f)) for f in corrected]
+    assert np.mean(best) > 0.6 and np.mean(best) > np.mean(sam) + 0.4, (sam, best)
 
 
 @pytest.mark.slow
@@ -21,8 +45,11 @@ def test_it_learns_from_corrections_and_generalises_to_later_frames(scene):
     held-out masks overlap the union of the corrected masks by less than half). Only the appearance
     lesson transfers; a memorised position would score ~0. The random base model's SAM2 masks are the
     baseline (they are empty: a random object-score head says "absent"). As in the paper's protocol,
-    the best of the (up to 3) candidates is the one accepted.
+    the best of the (up to 3) candidates is the one accepted. SAM2.1 only (see the test above).
+    Training draws dropout masks from torch's global generator, so it is seeded here: the figures
+    then no longer depend on which tests ran before (0.143 against the 0.15 bar in one order).
     """
+    torch.manual_seed(0)
     _, tr, eng, obj = setup_engine(scene, RANDOM_DECODER, upto=1)
     corrected, held = [3, 6, 9, 12, 15], list(range(18, 30))
     base: dict[int, np.ndarray] = {}
@@ -50,6 +77,7 @@ def test_it_learns_from_corrections_and_generalises_to_later_frames(scene):
     assert cand_held > 0.15 and cand_held > base_held + 0.1, (base_held, cand_held)
 
 
+@per_family
 def test_no_candidates_before_training_and_none_for_untracked_frames(scene):
     _, tr, eng, obj = setup_engine(scene)
     assert eng.candidates(obj, 3) == []
@@ -58,6 +86,7 @@ def test_no_candidates_before_training_and_none_for_untracked_frames(scene):
     assert eng.num_samples(obj) == 0
 
 
+@per_family
 def test_deleting_an_object_and_closing_free_everything(scene):
     model, tr, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=5), upto=6)
     eng.add_correction(obj, 3, scene.mask(obj, 3))
@@ -74,6 +103,7 @@ def test_deleting_an_object_and_closing_free_everything(scene):
     assert eng.num_adapters(obj) == 0 and tr.memory_bytes["features"] == 0
 
 
+@per_family
 def test_an_undone_correction_is_withdrawn(scene):
     _, tr, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=5), upto=6)
     eng.add_correction(obj, 3, scene.mask(obj, 3))

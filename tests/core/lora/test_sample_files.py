@@ -13,6 +13,8 @@ from litlora_desktop.core.lora.adapter_files import sample_shapes, save_adapters
 from litlora_desktop.core.lora.objects import ObjectLoRA
 from tests.core.lora.conftest import RANDOM_DECODER, setup_engine
 
+pytestmark = pytest.mark.usefixtures("each_family")  # every test on every model family
+
 
 def trained(scene, frames=(3, 4)):
     _, tr, eng, obj = setup_engine(

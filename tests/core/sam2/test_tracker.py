@@ -8,7 +8,13 @@ import torch
 
 from litlora_desktop.core.sam2.prompts import Box, Click
 from litlora_desktop.core.sam2.tracker import Tracker, TrackerError
-from tests.model_fixtures import ClipSource, moving_squares
+from tests.model_fixtures import FAMILY_KEYS, ClipSource, moving_squares, tiny_family_model
+
+
+@pytest.fixture(scope="module", params=FAMILY_KEYS)
+def tiny_model(request):
+    """Every test here runs on a tiny model of each family (SAM2.1, SAM2, SAM 3 tracker, EdgeTAM)."""
+    return tiny_family_model(request.param)
 
 
 def _masks(results):
