@@ -33,7 +33,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from litlora_desktop.core.model_ids import DEMO_MODEL, MODEL_CHOICES, TINY_RANDOM
+from litlora_desktop.core.model_ids import (
+    DEMO_MODEL,
+    FAMILIES,
+    MODEL_CHOICES,
+    TINY_RANDOM,
+    FamilyInfo,
+    family_of_hub_id,
+)
 from litlora_desktop.ui.settings import AUTO_THRESHOLD_MIN, AppSettings
 from litlora_desktop.ui.shortcuts import ACTIONS, ShortcutMap, split_keys
 
@@ -123,6 +130,35 @@ class ShortcutsTable(QTableWidget):
         return out
 
 
+FAMILY_COLUMNS = ("Family", "Parameters", "Input", "Licence", "Runs on")
+
+
+def _family_note(f: FamilyInfo) -> str:
+    """One paragraph on a family: size, licence, where it runs well, how to get gated weights."""
+    runs = "GPU recommended" if f.gpu_recommended else "fine on a laptop CPU for short clips"
+    text = f"{f.label}: {f.params_m:.1f} M parameters (default size), {f.input_size} px input, {f.licence}; {runs}."
+    return f"{text} {f.access}" if f.access else text
+
+
+def _family_table(parent: QWidget) -> QTableWidget:
+    """The families side by side, read-only; a row's tooltip gives its hub ids and access note."""
+    table = QTableWidget(len(FAMILIES), len(FAMILY_COLUMNS), parent)
+    table.setObjectName("familyTable")
+    table.setHorizontalHeaderLabels(FAMILY_COLUMNS)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    for row, f in enumerate(FAMILIES):
+        runs = "GPU recommended" if f.gpu_recommended else "CPU or GPU"
+        cells = (f.label, f"{f.params_m:.1f} M", f"{f.input_size} px", f.licence, runs)
+        tip = ", ".join(f.hub_ids.values()) + (f"\n{f.access}" if f.access else "")
+        for col, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            item.setToolTip(tip)
+            table.setItem(row, col, item)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
 class ShortcutsDialog(QDialog):
     """Help ▸ Keyboard shortcuts: every action and its keys."""
 
@@ -208,7 +244,7 @@ class SettingsDialog(QDialog):
         self.model_combo.addItem(DEV_MODEL, TINY_RANDOM)
         self.path_edit = QLineEdit(w)
         self.path_edit.setPlaceholderText(
-            "Folder written by save_pretrained, or a Meta sam2.1_hiera_*.pt file"
+            "Folder written by save_pretrained (any family below), or a Meta sam2.1_hiera_*.pt file"
         )
         browse = QPushButton("Browse…", w)
         browse.clicked.connect(self._browse)
@@ -217,13 +253,20 @@ class SettingsDialog(QDialog):
         path_row.addWidget(browse)
         self.device_combo = QComboBox(w)
         self.device_combo.addItems(DEVICES)
-        form.addRow("SAM2 model", self.model_combo)
+        form.addRow("Model", self.model_combo)
+        self.model_note = QLabel(w)
+        self.model_note.setWordWrap(True)
+        self.model_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(self.model_note)
         form.addRow("Path", path_row)
         form.addRow("Device", self.device_combo)
+        self.family_table = _family_table(w)
+        form.addRow(self.family_table)
         help_text = QLabel(
             "Hub models are downloaded once (with a progress dialog you can cancel) into the local model "
             "cache and then work offline. On a machine without internet, copy a model folder onto it and "
-            "pick it as a local folder, or use one of Meta's .pt checkpoints. The demo SAM2 ships with the "
+            "pick it as a local folder, or use one of Meta's SAM2 .pt checkpoints. LIT-LoRA works with every "
+            "family below. The demo SAM2 ships with the "
             "app and needs no download, but it was trained on synthetic shapes only: use it to try the app, "
             "not for real footage.",
             w,
@@ -284,6 +327,8 @@ class SettingsDialog(QDialog):
     def _model_kind_changed(self) -> None:
         kind = self.model_combo.currentData()
         self.path_edit.setEnabled(kind in ("folder", "file"))
+        family = family_of_hub_id(str(kind))
+        self.model_note.setText(_family_note(family) if family is not None else "")
 
     def _browse(self) -> None:
         if self.model_combo.currentData() == "file":

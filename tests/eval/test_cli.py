@@ -177,3 +177,19 @@ def test_workers_spread_sequences_over_processes(dataset, tmp_path):
         a = json.loads((out / "runs" / "sam2" / f"{n}.json").read_text())
         b = json.loads((one / "runs" / "sam2" / f"{n}.json").read_text())
         assert [o["corrections"] for o in a["objects"]] == [o["corrections"] for o in b["objects"]]
+
+
+@pytest.mark.parametrize("family", ["sam3", "edgetam"])
+def test_every_family_evaluates_from_its_save_pretrained_folder(dataset, tmp_path, family):
+    """litlora-eval takes a SAM 3 tracker or EdgeTAM folder like a SAM2 one: both runs, every sequence."""
+    from tests.model_fixtures import tiny_family_model
+
+    root, names = dataset
+    tiny_family_model(family, init_std=0.2).save_pretrained(tmp_path / family)
+    out = tmp_path / "out"
+    fast = ["--device", "cpu", "--epochs-new", "3", "--epochs-finetune", "2"]
+    assert main([str(root), "--out", str(out), "--model", str(tmp_path / family), *fast]) == 0
+    rows = {(r["run"], r["sequence"]): r for r in _csv(out)}
+    for run in ("sam2", "litlora-oracle"):
+        assert {(run, n) for n in names} <= set(rows)
+        assert int(rows[(run, "ALL")]["corrections"]) > 0

@@ -266,15 +266,30 @@ def test_settings_dialog_picks_a_model_and_it_loads_without_freezing(qtbot, wind
     w = window_factory(tiny_model)
     dlg = w.open_settings()
     combo = dlg.model_combo
-    assert [combo.itemText(i).split("  (")[0] for i in range(5)] == [
-        "SAM2.1 tiny",
-        "SAM2.1 small",
-        "SAM2.1 base-plus",
-        "SAM2.1 large",
+    assert [combo.itemText(i).split("  (")[0] for i in range(11)] == [
+        *(f"SAM2.1 {s}" for s in ("tiny", "small", "base-plus", "large")),
+        *(f"SAM2 {s}" for s in ("tiny", "small", "base-plus", "large")),
+        "SAM 3 tracker",
+        "EdgeTAM",
         "Demo SAM2 (synthetic shapes, offline)",
     ]
+    table = dlg.family_table
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    assert rows == [
+        ["SAM2.1", "39.0 M", "1024 px", "Apache-2.0", "CPU or GPU"],
+        ["SAM2", "39.0 M", "1024 px", "Apache-2.0", "CPU or GPU"],
+        ["SAM 3 tracker", "465.8 M", "1008 px", "SAM License (Meta; not Apache)", "GPU recommended"],
+        ["EdgeTAM", "13.9 M", "1024 px", "Apache-2.0", "CPU or GPU"],
+    ]
+    assert "request access" in table.item(2, 0).toolTip() and "facebook/sam3" in table.item(2, 0).toolTip()
+    combo.setCurrentIndex(combo.findData("facebook/sam3"))
+    note = dlg.model_note.text()
+    assert "GPU recommended" in note and "request access" in note and "hf auth login" in note
     combo.setCurrentIndex(0)
+    assert "SAM2.1: 39.0 M parameters" in dlg.model_note.text()
     assert not dlg.path_edit.isEnabled()
+    combo.setCurrentIndex(combo.findData("demo"))
+    assert dlg.model_note.text() == ""
     combo.setCurrentIndex(combo.findData("folder"))
     assert dlg.path_edit.isEnabled()
     combo.setCurrentIndex(combo.findText(DEV_MODEL))
