@@ -20,7 +20,7 @@ import torch
 from _common import describe, parser, setup
 
 from litlora_desktop.core import model_ids
-from litlora_desktop.core.sam2.families import family_of_type
+from litlora_desktop.core.sam2.families import default_config
 from litlora_desktop.core.sam2.models import random_model
 from litlora_desktop.core.sam2.prompts import Click
 from litlora_desktop.core.sam2.tracker import Tracker
@@ -30,12 +30,7 @@ KEYS = [f.key for f in model_ids.FAMILIES]
 
 def build(key: str) -> torch.nn.Module:
     """The family's default-size architecture with random weights (SAM2 = SAM2.1 less two switches)."""
-    info = model_ids.family_info(key)
-    config = family_of_type(info.model_type).default()
-    if key == "sam2":
-        config.enable_occlusion_spatial_embedding = False
-        config.enable_temporal_pos_encoding_for_object_pointers = False
-    return random_model(config, seed=0)
+    return random_model(default_config(key), seed=0)
 
 
 def time_family(model, choice, source, scene, frames: int) -> tuple[float, float]:

@@ -65,7 +65,7 @@ FAMILIES: tuple[FamilyInfo, ...] = (
         "SAM2",
         "sam2_video",
         _sizes("facebook/sam2-hiera"),
-        39.0,
+        38.9,
         1024,
         "Apache-2.0",
         "",

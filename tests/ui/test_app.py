@@ -277,7 +277,7 @@ def test_settings_dialog_picks_a_model_and_it_loads_without_freezing(qtbot, wind
     rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
     assert rows == [
         ["SAM2.1", "39.0 M", "1024 px", "Apache-2.0", "CPU or GPU"],
-        ["SAM2", "39.0 M", "1024 px", "Apache-2.0", "CPU or GPU"],
+        ["SAM2", "38.9 M", "1024 px", "Apache-2.0", "CPU or GPU"],
         ["SAM 3 tracker", "465.8 M", "1008 px", "SAM License (Meta; not Apache)", "GPU recommended"],
         ["EdgeTAM", "13.9 M", "1024 px", "Apache-2.0", "CPU or GPU"],
     ]

@@ -39,6 +39,7 @@ from litlora_desktop.core.sam2.preprocess import IMAGENET_MEAN, IMAGENET_STD
 __all__ = [
     "FAMILIES",
     "Family",
+    "default_config",
     "family_for_config",
     "family_of",
     "family_of_type",
@@ -290,13 +291,22 @@ def building(family: Family) -> Iterator[None]:
             modeling_edgetam.AutoModel = original
 
 
+def default_config(key: str) -> PreTrainedConfig:
+    """The default-size architecture of the family ``key`` (SAM2: SAM2.1's, two switches off)."""
+    config = family_of_type(model_ids.family_info(key).model_type).default()
+    return _sam2_switches(key, config)
+
+
+def _sam2_switches(key: str, config: PreTrainedConfig) -> PreTrainedConfig:
+    if key == "sam2":
+        config.enable_occlusion_spatial_embedding = False
+        config.enable_temporal_pos_encoding_for_object_pointers = False
+    return config
+
+
 def tiny_config(key: str, image_size: int = 64, init_std: float = 0.02) -> PreTrainedConfig:
     """A tiny random-weight config of the family ``key`` of ``model_ids.FAMILIES`` (tests, the
     benchmarks). SAM2 differs from SAM2.1 by two switches of the same architecture: SAM2.1 added the
     occlusion spatial embedding and the projected temporal encoding of object pointers."""
     info = model_ids.family_info(key)
-    config = family_of_type(info.model_type).tiny(image_size, init_std)
-    if key == "sam2":
-        config.enable_occlusion_spatial_embedding = False
-        config.enable_temporal_pos_encoding_for_object_pointers = False
-    return config
+    return _sam2_switches(key, family_of_type(info.model_type).tiny(image_size, init_std))

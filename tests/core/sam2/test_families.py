@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from litlora_desktop.core import model_ids
-from litlora_desktop.core.sam2.families import FAMILIES, family_of, family_of_type, tiny_config
+from litlora_desktop.core.sam2.families import (
+    FAMILIES,
+    default_config,
+    family_of,
+    family_of_type,
+    tiny_config,
+)
 from litlora_desktop.core.sam2.models import ModelLoadError, load_model, random_model
 from litlora_desktop.core.sam2.prompts import Click
 from litlora_desktop.core.sam2.repvit import RepVitBackbone, RepVitConfig
@@ -36,7 +42,7 @@ def test_stated_sizes_are_the_default_architectures(info):
     """The parameter counts Settings shows are counted from each family's default architecture."""
     fam = family_of_type(info.model_type)
     with torch.device("meta"):
-        model = fam.build(fam.default())
+        model = fam.build(default_config(info.key))
     assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(info.params_m, abs=0.05)
     assert int(model.config.image_size) == info.input_size
 
