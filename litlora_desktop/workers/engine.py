@@ -297,7 +297,7 @@ class EngineState:
                 else:
                     upd.candidates = self.lora.candidates(oid, f)
             out.updates[oid] = upd
-        out.late = evicted_candidates(self)
+        out.late = evicted_candidates(self, skip=[(f, oid) for oid in res.masks])
         return out
 
     def propagate(

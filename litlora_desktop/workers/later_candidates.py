@@ -117,12 +117,18 @@ class LaterCells:
         return caps
 
 
-def evicted_candidates(state: Any) -> list[tuple[int, int, list[Any]]]:
-    """Candidates (frame, object, list) of the waiting cells whose captures were just evicted."""
+def evicted_candidates(state: Any, skip: Iterable[Cell] = ()) -> list[tuple[int, int, list[Any]]]:
+    """Candidates (frame, object, list) of the waiting cells whose captures were just evicted; not of
+    ``skip`` (cells tracked anew meanwhile: an old capture's candidates would describe an old mask)."""
     caps = state.later.take_evicted()
     if state.lora is None or not state.lora_enabled:
         return []
-    return [(c.frame_index, c.object_id, state.lora.candidates(c.object_id, c.frame_index, c)) for c in caps]
+    gone = set(skip)
+    return [
+        (c.frame_index, c.object_id, state.lora.candidates(c.object_id, c.frame_index, c))
+        for c in caps
+        if (c.frame_index, c.object_id) not in gone
+    ]
 
 
 def shown_frame_candidates(state: Any, frame_of: Callable[[], int]) -> list[tuple[int, int, list[Any]]]:

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from litlora_desktop.ui.session import lora as lora_module
+from litlora_desktop.ui.session.kept_candidates import KeptCandidate
 from litlora_desktop.workers import later_candidates
 from litlora_desktop.workers.later_candidates import LaterCells
 from tests.ui.test_lora import corrected_window
@@ -81,6 +82,7 @@ def test_a_propagation_leaves_candidates_for_later_then_every_frame_gets_them(
     # ... and every one arrived after it: the shown frame's and the others'
     assert s.current == 15 and len(s.current_candidates()) == 1
     assert all(len(s.candidates.get((f, 1), [])) == 1 for f in passed)
+    assert all(isinstance(c, KeptCandidate) for cs in s.candidates.values() for c in cs)  # packed
 
 
 def test_cells_whose_captures_are_evicted_get_their_candidates_before_they_go(

@@ -268,9 +268,8 @@ class ProjectProbe:
         """The manifest and store of state ``name`` as probed, handed out once, or None when the
         manifest changed on disk since (another writer saved): the caller then reads it afresh.
         The manifest names its store file with a SHA-256, so the same manifest bytes mean the
-        same store. The other states read are let go: one project is opened per probe."""
+        same store."""
         kept = self._read.pop(name, None)
-        self._read.clear()
         if kept is None:
             return None
         raw, manifest, store = kept
@@ -279,6 +278,11 @@ class ProjectProbe:
         except OSError:
             same = False
         return (manifest, store) if same else None
+
+    def release(self) -> None:
+        """Let go of every state still kept (a project was opened: the others are not needed; until
+        then a failed open can still fall back to another state without reading it again)."""
+        self._read.clear()
 
 
 def probe_folder(folder: Path) -> ProjectProbe:

@@ -155,6 +155,8 @@ class Project:
         try:
             kept = probe.take(which) if probe is not None and probe.path == folder else None
             proj = cls._load(folder, which, kept)
+            if probe is not None:
+                probe.release()  # opened: the other states it read are not needed any more
         except ProjectError as exc:
             probe = cls.probe(folder)
             others = tuple(n for n in ("autosave", "backup") if n != which and probe.states[n].ok)

@@ -37,11 +37,18 @@ class DecoderCapture:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held (shared high-resolution maps counted in full: a conservative bound)."""
-        ts = [self.image_embeddings, *self.high_resolution_features]
-        if self.sam_low_res_logits is not None:
-            ts.append(self.sam_low_res_logits)
-        return sum(t.numel() * t.element_size() for t in ts)
+        """Bytes held (shared high-resolution maps counted in full: a bound for one capture alone)."""
+        return self.own_nbytes + sum(_size(t) for t in self.high_resolution_features)
+
+    @property
+    def own_nbytes(self) -> int:
+        """Bytes of what is this object's alone: everything but the frame's high-resolution maps."""
+        n = _size(self.image_embeddings)
+        return n + (_size(self.sam_low_res_logits) if self.sam_low_res_logits is not None else 0)
+
+
+def _size(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 @dataclass
@@ -66,16 +73,31 @@ class CaptureStore:
         self._items: OrderedDict[tuple[int, int], DecoderCapture] = OrderedDict()
         self.nbytes = 0
         self.on_evict: Callable[[DecoderCapture], None] | None = None
+        # the objects of one frame share its high-resolution maps (at 1024 px 12 of a capture's
+        # 16 MiB): counted once, while any capture holds them, so k objects fit ~k times more frames
+        self._shared: dict[int, list[int]] = {}  # storage address -> [captures holding it, bytes]
+
+    def _hold(self, cap: DecoderCapture, delta: int) -> int:
+        """Count ``cap``'s shared maps in (+1) or out (-1); returns the bytes that changed hands."""
+        n = cap.own_nbytes
+        for t in cap.high_resolution_features:
+            ref = self._shared.setdefault(t.untyped_storage().data_ptr(), [0, t.untyped_storage().nbytes()])
+            ref[0] += delta
+            if (delta > 0 and ref[0] == 1) or ref[0] == 0:
+                n += ref[1]
+            if ref[0] == 0:
+                del self._shared[t.untyped_storage().data_ptr()]
+        return n
 
     def put(self, cap: DecoderCapture) -> None:
         """Keep ``cap`` (replacing that object's frame), evicting the oldest while over budget."""
         key = (cap.object_id, cap.frame_index)
         self.pop(*key)
         self._items[key] = cap
-        self.nbytes += cap.nbytes
+        self.nbytes += self._hold(cap, +1)
         while self.nbytes > self.budget_bytes and len(self._items) > 1:
             _, old = self._items.popitem(last=False)
-            self.nbytes -= old.nbytes
+            self.nbytes -= self._hold(old, -1)
             if self.on_evict is not None:
                 self.on_evict(old)
 
@@ -85,7 +107,7 @@ class CaptureStore:
     def pop(self, object_id: int, frame_index: int) -> DecoderCapture | None:
         cap = self._items.pop((object_id, frame_index), None)
         if cap is not None:
-            self.nbytes -= cap.nbytes
+            self.nbytes -= self._hold(cap, -1)
         return cap
 
     def drop_object(self, object_id: int) -> None:
@@ -95,6 +117,7 @@ class CaptureStore:
 
     def clear(self) -> None:
         self._items.clear()
+        self._shared.clear()
         self.nbytes = 0
 
     def __len__(self) -> int:

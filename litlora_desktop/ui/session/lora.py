@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 
 from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
+from litlora_desktop.ui.session.kept_candidates import kept
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine
@@ -317,8 +318,8 @@ class LoraController(QObject):
         if not cands:
             self.candidates.pop(key, None)
             return
-        self.candidates[key] = list(cands)
-        top = cands[0]
+        self.candidates[key] = packed = kept(cands)  # as RLE: every tracked cell has some
+        top = packed[0]
         iou = float(top.iou_with_sam)
         if (
             top.confidence >= 0.5

@@ -363,6 +363,23 @@ def test_opening_with_a_probe_lets_the_other_states_it_read_go(tmp_path, video):
     assert probe._read == {}
 
 
+def test_a_failed_open_keeps_the_other_states_the_probe_read_for_the_fallback(tmp_path, video):
+    """The GUI offers the autosave or backup when the save is damaged; it opens with the same probe,
+    which must still hold them (reading a long project's store again costs seconds)."""
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    proj.store.set_mask(9, 1, blob(20, 20), "user")
+    proj.save()  # a backup now
+    probe = Project.probe(proj.path)
+    probe._read["saved"] = (b"not what is on disk", {}, None)  # as if another writer saved since
+    (proj.path / MANIFEST).write_text("{damaged")
+    with pytest.raises(ProjectError):
+        Project.open(proj.path, "saved", probe)
+    assert "backup" in probe._read
+    back = Project.open(proj.path, "backup", probe)
+    assert back.store.mask_count() == proj.store.mask_count() - 1 and probe._read == {}
+
+
 def test_a_probe_taken_before_another_save_is_not_reused(tmp_path, video):
     proj, _ = make_project(tmp_path, video)
     proj.save()

@@ -47,3 +47,29 @@ def test_capture_store_is_bounded_in_bytes(tiny_model, clip):
     tr2.add_clicks(b, 0, [Click(12, 14)])
     list(tr2.propagate(0, 9))
     assert tr2.captures.frames(b) == [7, 8, 9] and tr2.captures.nbytes <= 3 * one
+
+
+def test_the_objects_of_a_frame_share_its_high_resolution_maps_and_the_budget_counts_them_once(
+    tiny_model, clip
+):
+    """At 1024 px the high-resolution maps are 12 of a capture's 16 MiB and are the frame's, not the
+    object's: counted per object, k objects filled the budget k times too early (and every early
+    eviction of a cell that waits for LIT-LoRA candidates costs decoder passes)."""
+    tr = Tracker(tiny_model, clip)
+    a, b = tr.add_object(), tr.add_object()
+    tr.add_clicks(a, 0, [Click(12, 14)])
+    tr.add_clicks(b, 0, [Click(40, 30)])
+    list(tr.propagate(0, 4))
+    ca, cb = tr.capture(a, 3), tr.capture(b, 3)
+    ptrs = [[t.untyped_storage().data_ptr() for t in c.high_resolution_features] for c in (ca, cb)]
+    assert ptrs[0] == ptrs[1]  # the same tensors
+    shared = ca.nbytes - ca.own_nbytes
+    assert shared > 0
+    frames = 4  # frames 1..4 for both objects
+    assert tr.captures.nbytes == frames * (shared + ca.own_nbytes + cb.own_nbytes)
+    tr.captures.pop(a, 3)
+    assert tr.captures.nbytes == frames * (shared + ca.own_nbytes + cb.own_nbytes) - ca.own_nbytes
+    tr.captures.pop(b, 3)  # the last holder of frame 3's maps: they go too
+    assert tr.captures.nbytes == (frames - 1) * (shared + ca.own_nbytes + cb.own_nbytes)
+    tr.captures.clear()
+    assert tr.captures.nbytes == 0 and tr.captures._shared == {}
