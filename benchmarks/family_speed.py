@@ -5,7 +5,8 @@ SAM2.1-tiny (the app's default), SAM2-tiny, the SAM 3 tracker (its one size, 100
 1280x720 mp4 and tracked through the app's ``Tracker``. Each of ``--rounds`` rounds times every
 family once, in a rotated order (the machine is shared and noisy); the figure is the median over
 rounds of each round's median ms/frame, with the spread (min-max over rounds), and the ratio to
-SAM2.1-tiny. Also printed: parameters, and the image encoder's share of a frame.
+SAM2.1-tiny. Also printed: parameters, and the share of a frame spent getting its image features
+(decoding and resizing the frame, then the image encoder; the encoder is nearly all of it).
 
     python benchmarks/family_speed.py [--rounds 3] [--frames 3] [--families sam2.1 sam3 ...]
 """

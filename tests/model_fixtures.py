@@ -9,7 +9,8 @@ from litlora_desktop.core.sam2.families import tiny_config as family_tiny_config
 from litlora_desktop.core.sam2.models import random_model, tiny_config
 
 FAMILY_KEYS = ("sam2.1", "sam2", "sam3", "edgetam")
-"""Every model family (``core.model_ids.FAMILIES``); the tracker and LIT-LoRA suites run on each."""
+"""Every model family (``core.model_ids.FAMILIES``); the tracker suite runs on each, the LIT-LoRA
+suite on ``LORA_FAMILY_KEYS`` (SAM2's decoder is SAM2.1's)."""
 
 
 def tiny_family_model(key: str, init_std: float = 0.02, seed: int = 0):

@@ -36,7 +36,7 @@ class FamilyInfo:
     """How to get the weights, where that takes more than a download."""
     gpu_recommended: bool
     meta_checkpoint: str = ""
-    """Meta's own checkpoint file(s), when the app converts them."""
+    """Meta's own checkpoint file(s) and whether the app converts them (shown to users, not read)."""
 
     @property
     def default_id(self) -> str:

@@ -135,8 +135,13 @@ FAMILY_COLUMNS = ("Family", "Parameters", "Input", "Licence", "Runs on")
 
 def _family_note(f: FamilyInfo) -> str:
     """One paragraph on a family: size, licence, where it runs well, how to get gated weights."""
-    runs = "GPU recommended" if f.gpu_recommended else "fine on a laptop CPU for short clips"
-    text = f"{f.label}: {f.params_m:.1f} M parameters (default size), {f.input_size} px input, {f.licence}; {runs}."
+    runs = (
+        "GPU recommended"
+        if f.gpu_recommended
+        else "runs on a CPU, at seconds per frame; a GPU is much faster (the larger sizes need one)"
+    )
+    size = f"the {next(iter(f.hub_ids))} size" if len(f.hub_ids) > 1 else "one size"
+    text = f"{f.label}: {f.params_m:.1f} M parameters ({size}), {f.input_size} px input, {f.licence}; {runs}."
     return f"{text} {f.access}" if f.access else text
 
 

@@ -46,3 +46,30 @@ def test_sam2_hub_ids_are_still_fetched(tmp_path, monkeypatch, fetches, src):
     with pytest.raises(ModelLoadError):  # _Fetched, wrapped as any loading failure is
         load_model(src, device="cpu")
     assert fetches == [src]
+
+
+def test_a_hub_download_fetches_only_what_the_model_needs(monkeypatch):
+    """Model repos hold Meta's .pt checkpoint beside the converted weights: a whole-repo snapshot
+    downloaded both (a large model's .pt is GBs). Both the cache lookup and the download ask for the
+    files from_pretrained reads."""
+    import fnmatch
+
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot(repo_id, **kwargs):
+        calls.append(kwargs.get("allow_patterns"))
+        return "/nowhere"
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    assert model_mod._download("facebook/sam2.1-hiera-tiny", None) == "/nowhere"
+    patterns = calls[0]
+    wanted = [
+        "config.json",
+        "model.safetensors",
+        "model-00001-of-00002.safetensors",
+        "preprocessor_config.json",
+    ]
+    assert all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in wanted)
+    assert not any(fnmatch.fnmatch(f, p) for p in patterns for f in ["sam2.1_hiera_tiny.pt", "edgetam.pt"])

@@ -229,14 +229,19 @@ def _hf_cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
+# What ``from_pretrained`` reads. Model repos often hold Meta's own ``.pt`` checkpoint beside the
+# converted weights (hundreds of MB to GBs): a whole-repo snapshot would download both.
+HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
+
+
 def _download(repo_id: str, progress: ProgressCallback | None) -> str:
-    """Fetch a hub snapshot (or find it in the cache) and return its local folder."""
+    """Fetch a hub snapshot of the files a model needs (or find them in the cache); its local folder."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
     from tqdm.auto import tqdm
 
     try:
-        return snapshot_download(repo_id, local_files_only=True)
+        return snapshot_download(repo_id, local_files_only=True, allow_patterns=HUB_FILES)
     except LocalEntryNotFoundError:
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
@@ -258,7 +263,7 @@ def _download(repo_id: str, progress: ProgressCallback | None) -> str:
             return out
 
     try:
-        return snapshot_download(repo_id, tqdm_class=_ProgressTqdm)
+        return snapshot_download(repo_id, tqdm_class=_ProgressTqdm, allow_patterns=HUB_FILES)
     except DownloadCancelled:
         raise
     except Exception as exc:

@@ -14,7 +14,6 @@ from litlora_desktop.core.sam2.families import (
     default_config,
     family_of,
     family_of_type,
-    tiny_config,
 )
 from litlora_desktop.core.sam2.models import ModelLoadError, load_model, random_model
 from litlora_desktop.core.sam2.prompts import Click
@@ -97,10 +96,17 @@ def test_a_save_pretrained_folder_of_each_family_loads_and_tracks(tmp_path, key)
 
 
 def test_sam2_and_sam21_folders_differ_in_their_two_switches(tmp_path):
+    """Saved and loaded back, a SAM2 folder is still SAM2: without SAM2.1's occlusion embedding and
+    projected temporal encoding of object pointers (in its config and in its weights)."""
     for key, on in (("sam2", False), ("sam2.1", True)):
-        cfg = tiny_config(key)
+        tiny_family_model(key).save_pretrained(tmp_path / key)
+        loaded = load_model(tmp_path / key, device="cpu").model
+        cfg = loaded.config
         assert cfg.enable_occlusion_spatial_embedding is on
         assert cfg.enable_temporal_pos_encoding_for_object_pointers is on
+        names = set(loaded.state_dict())
+        assert any("occlusion_spatial_embedding" in n for n in names) is on, key
+        assert any("temporal_positional_encoding_projection_layer" in n for n in names) is on, key
 
 
 def test_a_folder_of_another_model_type_is_refused_with_one_sentence(tmp_path):
