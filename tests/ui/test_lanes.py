@@ -30,11 +30,15 @@ def _store(frames: int = 40) -> tuple[AnnotationStore, int]:
     return store, oid
 
 
-def test_a_rebuilt_lane_is_the_lane_cell_by_cell(qapp):
+@pytest.mark.parametrize("whole_lane", [False, True], ids=["cell by cell", "frames at once"])
+def test_a_rebuilt_lane_is_the_lane_cell_by_cell(qapp, whole_lane):
+    """A lane is rebuilt in array operations, asking the LoRA side for an object's disagreeing
+    frames at once (or cell by cell, without that question): the same as each cell's own code."""
     store, oid = _store()
     settings = AppSettings()
     settings.set("track/suspect_threshold", 0.2)
-    model = LaneModel(settings, lambda f, o: f in (4, 10))  # LoRA disagrees there
+    frames = (lambda o: {4, 10}) if whole_lane else None
+    model = LaneModel(settings, lambda f, o: f in (4, 10), frames)  # LoRA disagrees there
     model.attach(store, store.num_frames)
     (lane,) = model.lanes()
     thr = 0.2

@@ -131,7 +131,7 @@ class AnnotationSession(QObject):
             engine, has_model, here, lambda oid: self.lora.forget_object(oid)
         )
         self.lora = lora = LoraController(engine, settings, prompts, has_model, here, stop, self)
-        self.lane_model = LaneModel(settings, lora.disagrees)
+        self.lane_model = LaneModel(settings, lora.disagrees, lora.disagree_frames)
         self.objects = objects = ObjectList(stop, self)
         self.tracking = tracking = Tracking(engine, settings, self.history, prompts, lora, self)
         self.transport = transport = Transport(

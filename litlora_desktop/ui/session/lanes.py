@@ -8,7 +8,7 @@ question of the LoRA side (does a candidate disagree with SAM2 on this cell?), a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,10 +36,18 @@ class Lane:
 class LaneModel:
     """Lanes and suspect frames of one video's store; see the module docstring."""
 
-    def __init__(self, settings: AppSettings, disagrees: Callable[[int, int], bool]) -> None:
-        """``disagrees(frame, object)``: whether a confident LoRA candidate disagrees with SAM2 there."""
+    def __init__(
+        self,
+        settings: AppSettings,
+        disagrees: Callable[[int, int], bool],
+        disagree_frames: Callable[[int], Collection[int]] | None = None,
+    ) -> None:
+        """``disagrees(frame, object)``: whether a confident LoRA candidate disagrees with SAM2 there;
+        ``disagree_frames(object)``: all such frames of an object at once (a whole lane asks once
+        instead of once per frame)."""
         self._settings = settings
         self._disagrees = disagrees
+        self._disagree_frames = disagree_frames
         self._store: AnnotationStore | None = None
         self._unlisten: Callable[[], None] | None = None
         self._num_frames = 0
@@ -89,27 +97,30 @@ class LaneModel:
         return [Lane(o.id, o.name, o.color, *self._data[o.id], o.hidden) for o in objs]
 
     def _lane_arrays(self, oid: int, thr: float) -> tuple[np.ndarray, np.ndarray]:
-        """A whole lane from one snapshot of the object's records: undoing the delete of a
-        10,000-mask object rebuilds it on the GUI thread, so no lock or lookup per frame."""
+        """A whole lane from one snapshot of the object's records, in array operations: opening a
+        10,000-frame project or undoing the delete of a 10,000-mask object builds lanes on the GUI
+        thread (a loop per record took ~10 ms per object there)."""
         n = self._num_frames
-        frames, codes_, suspects = [], [], []
-        empty, sam2, disagrees = int(TimelineCode.EMPTY), int(TimelineCode.SAM2), self._disagrees
-        for f, rec in self._store.records_for_object(oid).items():  # _cell_of, inlined: 30,000 cells
-            if f >= n:
-                continue
-            kind = rec.provenance.kind
-            frames.append(f)
-            if kind == "sam2":
-                codes_.append(empty if rec.area == 0 else sam2)
-                score = rec.score
-                suspects.append((score is not None and sigmoid(score) < thr) or disagrees(f, oid))
-            else:
-                codes_.append(int(_LANE_CODE.get(kind, TimelineCode.EMPTY)))
-                suspects.append(False)
         codes = np.zeros(n, np.uint8)
         suspect = np.zeros(n, bool)
-        codes[frames] = codes_
-        suspect[frames] = suspects
+        items = [(f, rec) for f, rec in self._store.records_for_object(oid).items() if f < n]
+        if not items:
+            return codes, suspect
+        k = len(items)
+        frames = np.fromiter((f for f, _ in items), np.int64, k)
+        kinds = [rec.provenance.kind for _, rec in items]
+        sam = np.fromiter((kind == "sam2" for kind in kinds), bool, k)
+        empty = np.fromiter((rec.area == 0 for _, rec in items), bool, k)
+        other = np.fromiter((_LANE_CODE.get(kind, TimelineCode.EMPTY) for kind in kinds), np.uint8, k)
+        codes[frames] = np.where(sam, np.where(empty, TimelineCode.EMPTY, TimelineCode.SAM2), other)
+        scores = np.fromiter((np.nan if rec.score is None else rec.score for _, rec in items), float, k)
+        with np.errstate(invalid="ignore"):  # no score: NaN, never below the threshold
+            low = 1.0 / (1.0 + np.exp(-np.clip(scores, -60.0, 60.0))) < thr  # outcomes.sigmoid
+        if self._disagree_frames is not None:
+            marked = np.fromiter(self._disagree_frames(oid), np.int64)
+        else:
+            marked = np.array([f for f, _ in items if self._disagrees(f, oid)], np.int64)
+        suspect[frames] = sam & (low | np.isin(frames, marked))
         return codes, suspect
 
     def _lane_cell(self, f: int, oid: int, thr: float) -> tuple[int, bool]:

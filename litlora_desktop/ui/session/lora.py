@@ -340,6 +340,10 @@ class LoraController(QObject):
         """Whether a confident candidate disagrees with SAM2's mask there (the frame is suspect)."""
         return (frame, oid) in self._disagree
 
+    def disagree_frames(self, oid: int) -> set[int]:
+        """Every frame of ``oid`` where a confident candidate disagrees with SAM2 (a whole lane)."""
+        return {f for f, o in self._disagree if o == oid}
+
     def after_tracked(self, outcome: TrackOutcome) -> None:
         """A tracked frame arrived: cells left for later start the idle job, cells whose candidates
         were computed as their captures were evicted are shown."""
