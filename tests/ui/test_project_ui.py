@@ -315,13 +315,8 @@ def test_import_davis_adds_masks_as_one_undo_step_and_as_prompts(
     assert json.loads((proj / MANIFEST).read_text())["store"]["file"]
 
 
-def test_an_opened_project_is_kept_out_of_the_cyclic_garbage_collector(
-    qtbot, open_window, frames_dir, tiny_model, answers
-):
-    """A full collection walked every record of a long project with the GIL held (~250 ms at
-    10,000 frames x 3 objects, a frozen window); opening freezes them out of it."""
-    import gc
-
+def save_a_brushed_project(qtbot, open_window, frames_dir, tiny_model) -> None:
+    """One object brushed on frame 0, saved with Ctrl+S, the window closed: a project to reopen."""
     w = open_window(frames_dir, tiny_model)
     s = w.session
     a = s.add_object()
@@ -330,6 +325,16 @@ def test_an_opened_project_is_kept_out_of_the_cyclic_garbage_collector(
     proj = frames_dir.parent / "clip.litlora"
     qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
     w.close()
+
+
+def test_an_opened_project_is_kept_out_of_the_cyclic_garbage_collector(
+    qtbot, open_window, frames_dir, tiny_model, answers
+):
+    """A full collection walked every record of a long project with the GIL held (~250 ms at
+    10,000 frames x 3 objects, a frozen window); opening freezes them out of it."""
+    import gc
+
+    save_a_brushed_project(qtbot, open_window, frames_dir, tiny_model)
     gc.unfreeze()
     w2 = open_window(frames_dir, tiny_model)
     masks = w2.project.store._masks  # the records' container: tracked by the GC unless frozen
@@ -340,14 +345,7 @@ def test_an_opened_project_is_kept_out_of_the_cyclic_garbage_collector(
 def test_opening_a_project_shows_a_wait_cursor_and_restores_it(
     qtbot, open_window, frames_dir, tiny_model, answers, monkeypatch
 ):
-    w = open_window(frames_dir, tiny_model)
-    s = w.session
-    a = s.add_object()
-    s.set_user_mask(a, 0, square(10, 30, 10, 30), "Brush")
-    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    proj = frames_dir.parent / "clip.litlora"
-    qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
-    w.close()
+    save_a_brushed_project(qtbot, open_window, frames_dir, tiny_model)
 
     from litlora_desktop.ui import project_open
 

@@ -105,19 +105,9 @@ def sam2_tiny_config(image_size: int = 64, init_std: float = 0.02) -> Sam2VideoC
             backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]],
             fpn_hidden_size=128,
         ),
-        prompt_encoder_config=dict(hidden_size=128, image_size=s, patch_size=16, mask_input_channels=4),
-        mask_decoder_config=dict(hidden_size=128, mlp_dim=128, num_attention_heads=2, iou_head_hidden_dim=64),
-        image_size=s,
-        memory_attention_hidden_size=128,
-        memory_attention_num_layers=1,
         memory_attention_feed_forward_hidden_size=128,
         memory_attention_rope_feat_sizes=[s // 16, s // 16],
-        memory_encoder_hidden_size=128,
-        memory_encoder_output_channels=64,
-        mask_downsampler_embed_dim=128,
-        memory_fuser_embed_dim=128,
-        memory_fuser_intermediate_dim=128,
-        initializer_range=init_std,
+        **_tiny_common(s, init_std, 16),
     )
 
 
