@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -130,7 +131,7 @@ class ShortcutsTable(QTableWidget):
         return out
 
 
-FAMILY_COLUMNS = ("Family", "Parameters", "Input", "Licence", "Runs on")
+FAMILY_COLUMNS = ("Family", "Parameters (smallest size)", "Input", "Licence", "Runs on")
 
 
 def _family_note(f: FamilyInfo) -> str:
@@ -160,7 +161,14 @@ def _family_table(parent: QWidget) -> QTableWidget:
             item = QTableWidgetItem(text)
             item.setToolTip(tip)
             table.setItem(row, col, item)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    # as tall as its rows: the help text below stays next to it instead of under a blank area
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setFixedHeight(
+        header.sizeHint().height() + sum(table.rowHeight(r) for r in range(table.rowCount())) + 2
+    )
     return table
 
 
@@ -271,13 +279,16 @@ class SettingsDialog(QDialog):
             "Hub models are downloaded once (with a progress dialog you can cancel) into the local model "
             "cache and then work offline. On a machine without internet, copy a model folder onto it and "
             "pick it as a local folder, or use one of Meta's SAM2 .pt checkpoints. LIT-LoRA works with every "
-            "family below. The demo SAM2 ships with the "
+            "family above. The demo SAM2 ships with the "
             "app and needs no download, but it was trained on synthetic shapes only: use it to try the app, "
             "not for real footage.",
             w,
         )
         help_text.setWordWrap(True)
         form.addRow(help_text)
+        filler = QWidget(w)  # takes the spare height, so the rows above keep together at the top
+        filler.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        form.addRow(filler)
         src = str(self.settings.get("model/source"))
         idx = self.model_combo.findData(src)
         if idx < 0:
