@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--adapters", type=int, default=1, help="LoRA adapters per object (paper's headline: 1; up to 3)"
     )
+    p.add_argument(
+        "--keep-failed-new",
+        action="store_true",
+        help="keep a new adapter whose training gave up (the authors' code does; by default it is dropped)",
+    )
     p.add_argument("--rank", type=int, default=None, help="LoRA rank (default 4, the authors' code)")
     p.add_argument(
         "--epochs-new", type=int, default=None, help="max epochs training a new adapter (default 100)"
@@ -184,6 +189,7 @@ def _run(args: argparse.Namespace) -> int:
             alpha=float(args.rank) if args.rank else None,  # alpha = rank keeps the authors' scale of 1
             max_epochs_new=args.epochs_new,
             max_epochs_finetune=args.epochs_finetune,
+            keep_failed_new=True if args.keep_failed_new else None,
         )
         todo, done = plan(sequences, protocols, out, args.model, lora, restart=args.restart)
     except (DatasetError, EvalError, ValueError, OSError) as exc:

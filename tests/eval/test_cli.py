@@ -126,6 +126,17 @@ def test_other_settings_in_the_same_folder_are_refused(evaluated, capsys):
     assert "other settings" in err and "--restart" in err
 
 
+def test_keep_failed_new_reaches_the_lora_settings(evaluated, capsys):
+    """--keep-failed-new changes the LoRA settings of the run: the folder's runs, made without it,
+    are refused as other settings (so the flag is not parsed and ignored)."""
+    root, _, out, _, _ = evaluated
+    assert (
+        main([str(root), "--out", str(out), "--lora", "on", "--keep-failed-new", "--adapters", "2", *FAST])
+        == 2
+    )
+    assert "other settings" in capsys.readouterr().err
+
+
 def test_bad_dataset_path_is_a_clear_message_and_exit_code_2(tmp_path):
     proc = subprocess.run(
         [
