@@ -14,6 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("imports", "model", "sample video", "tracking", "LIT-LoRA", "masks", "window")
 KEEP_MODELS = {"__init__.py", "__pycache__", "auto", "sam2", "sam2_video", "bloom", "encoder_decoder"}
+# the other model families the app loads (build_app.spec keeps the same): SAM 3's tracker, EdgeTAM,
+# and the timm wrapper's config that EdgeTAM's backbone is declared with
+KEEP_MODELS |= {"sam3", "sam3_tracker", "sam3_tracker_video", "sam3_video", "edgetam", "edgetam_video"}
+KEEP_MODELS |= {"timm_wrapper"}
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
