@@ -26,7 +26,7 @@ from litlora_desktop.core.model_ids import DEMO_MODEL, TINY_RANDOM
 from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.video.sources import FrameSource, VideoSource
-from litlora_desktop.workers.later_candidates import LaterCells, evicted_candidates
+from litlora_desktop.workers.later_candidates import LaterCells, evicted_candidates, packed_candidates
 from litlora_desktop.workers.model_thread import Job, ModelThread, Priority
 from litlora_desktop.workers.outcomes import ObjectUpdate, Prompt, TrackOutcome, sigmoid
 
@@ -295,7 +295,7 @@ class EngineState:
                     if upd.candidates_later:
                         self.later.put([(f, oid, om.score)])
                 else:
-                    upd.candidates = self.lora.candidates(oid, f)
+                    upd.candidates = packed_candidates(self, oid, f)
             out.updates[oid] = upd
         out.late = evicted_candidates(self, skip=[(f, oid) for oid in res.masks])
         return out

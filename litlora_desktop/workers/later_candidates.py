@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from litlora_desktop.workers.kept_candidates import packed_candidates
+
 Cell = tuple[int, int]  # frame, object id
 
 
@@ -125,7 +127,7 @@ def evicted_candidates(state: Any, skip: Iterable[Cell] = ()) -> list[tuple[int,
         return []
     gone = set(skip)
     return [
-        (c.frame_index, c.object_id, state.lora.candidates(c.object_id, c.frame_index, c))
+        (c.frame_index, c.object_id, packed_candidates(state, c.object_id, c.frame_index, c))
         for c in caps
         if (c.frame_index, c.object_id) not in gone
     ]
@@ -140,7 +142,7 @@ def shown_frame_candidates(state: Any, frame_of: Callable[[], int]) -> list[tupl
         return out
     for oid in state.later.take_frame(frame):
         if state.tracker.capture(oid, frame) is not None:
-            out.append((frame, oid, state.lora.candidates(oid, frame)))
+            out.append((frame, oid, packed_candidates(state, oid, frame)))
     return out
 
 
@@ -155,7 +157,7 @@ def run_later_candidates(state: Any, job: Any) -> Iterator[list[tuple[int, int, 
         if cell is not None:
             f, oid = cell
             if state.lora is not None and state.lora_enabled and state.tracker.capture(oid, f) is not None:
-                out.append((f, oid, state.lora.candidates(oid, f)))
+                out.append((f, oid, packed_candidates(state, oid, f)))
         elif not out:
             return
         if out:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from litlora_desktop.core.lora.candidates import CandidateMask
-from litlora_desktop.ui.session import kept_candidates
-from litlora_desktop.ui.session.kept_candidates import KeptCandidate, kept
+from litlora_desktop.workers import kept_candidates
+from litlora_desktop.workers.kept_candidates import KeptCandidate, kept
 
 
 def blob(h: int = 1080, w: int = 1920) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from litlora_desktop.ui.session import lora as lora_module
-from litlora_desktop.ui.session.kept_candidates import KeptCandidate
 from litlora_desktop.workers import later_candidates
+from litlora_desktop.workers.kept_candidates import KeptCandidate
 from litlora_desktop.workers.later_candidates import LaterCells
 from tests.ui.test_lora import corrected_window
 from tests.ui.test_main_window import idle, key

@@ -81,12 +81,14 @@ class CaptureStore:
         """Count ``cap``'s shared maps in (+1) or out (-1); returns the bytes that changed hands."""
         n = cap.own_nbytes
         for t in cap.high_resolution_features:
-            ref = self._shared.setdefault(t.untyped_storage().data_ptr(), [0, t.untyped_storage().nbytes()])
+            storage = t.untyped_storage()
+            ref = self._shared.setdefault(storage.data_ptr(), [0, storage.nbytes()])
             ref[0] += delta
-            if (delta > 0 and ref[0] == 1) or ref[0] == 0:
+            if ref[0] == 0:  # the last holder let go
+                del self._shared[storage.data_ptr()]
                 n += ref[1]
-            if ref[0] == 0:
-                del self._shared[t.untyped_storage().data_ptr()]
+            elif delta > 0 and ref[0] == 1:  # the first holder took them
+                n += ref[1]
         return n
 
     def put(self, cap: DecoderCapture) -> None:

@@ -20,10 +20,10 @@ from PySide6.QtCore import QObject, Signal
 
 from litlora_desktop.core.annotations.records import MaskRecord
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
-from litlora_desktop.ui.session.kept_candidates import kept
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
 from litlora_desktop.workers.engine import Engine
+from litlora_desktop.workers.kept_candidates import kept, packed_candidates
 from litlora_desktop.workers.later_candidates import run_later_candidates, shown_frame_candidates
 from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
 
@@ -220,11 +220,11 @@ class LoraController(QObject):
                 continue
             st.later.discard(frame, oid)
 
-            def run(oid: int = oid) -> list[Any]:
-                return st.lora.candidates(oid, frame) if st.lora is not None else []
-
             self._engine.call(
-                run,
+                packed_candidates,
+                st,
+                oid,
+                frame,
                 label="candidates",
                 on_result=lambda c, oid=oid: self._got_candidates([(frame, oid, c)]),
             )
@@ -318,7 +318,7 @@ class LoraController(QObject):
         if not cands:
             self.candidates.pop(key, None)
             return
-        self.candidates[key] = packed = kept(cands)  # as RLE: every tracked cell has some
+        self.candidates[key] = packed = kept(cands)  # packed on the model thread; kept() is a no-op then
         top = packed[0]
         iou = float(top.iou_with_sam)
         if (

@@ -3,8 +3,9 @@
 With LIT_LoRA on, every tracked cell gets one candidate per adapter, and a propagation now leaves
 none without (the ones it deferred arrive afterwards). Kept as dense bool arrays that is 2 MB per
 1080p candidate: 3,000 frames x 2 objects x 3 adapters would be 36 GB in the GUI process. As
-compressed RLE a blob-shaped mask is a few KB; only the shown frame's candidates (and an accepted
-one) are decoded, and the last few decoded masks are cached for repaints.
+compressed RLE a blob-shaped mask is a few KB. They are packed on the model thread, where they are
+computed (``packed_candidates``), so the GUI thread never encodes; only the shown frame's
+candidates (and an accepted one) are decoded, and the last few decoded masks are cached.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pycocotools import mask as mask_utils
 from litlora_desktop.core.annotations.rle import encode_mask
 
 DECODED_KEPT = 32  # decoded masks cached: a frame's candidates for a few objects, across repaints
-_decoded: OrderedDict[int, tuple[KeptCandidate, np.ndarray]] = OrderedDict()
+_decoded: OrderedDict[KeptCandidate, np.ndarray] = OrderedDict()  # identity-hashed keys
 
 
 class KeptCandidate:
@@ -55,14 +56,13 @@ class KeptCandidate:
     @property
     def mask(self) -> np.ndarray:
         """The (H, W) bool mask; read-only, decoded once and cached while recently used."""
-        key = id(self)
-        hit = _decoded.get(key)
-        if hit is not None and hit[0] is self:
-            _decoded.move_to_end(key)
-            return hit[1]
+        mask = _decoded.get(self)
+        if mask is not None:
+            _decoded.move_to_end(self)
+            return mask
         mask = mask_utils.decode({"size": self._size, "counts": self._counts.encode("ascii")}).astype(bool)
         mask.flags.writeable = False
-        _decoded[key] = (self, mask)
+        _decoded[self] = mask
         while len(_decoded) > DECODED_KEPT:
             _decoded.popitem(last=False)
         return mask
@@ -71,3 +71,9 @@ class KeptCandidate:
 def kept(cands: list[Any]) -> list[KeptCandidate]:
     """Pack a cell's candidates (already packed ones are kept as they are)."""
     return [c if isinstance(c, KeptCandidate) else KeptCandidate(c) for c in cands]
+
+
+def packed_candidates(state: Any, oid: int, frame: int, capture: Any = None) -> list[KeptCandidate]:
+    """The candidates of a tracked cell from the engine's LIT-LoRA (``EngineState``), packed where
+    they are computed, on the model thread; [] without LIT-LoRA."""
+    return kept(state.lora.candidates(oid, frame, capture)) if state.lora is not None else []
