@@ -16,7 +16,8 @@ setup() {
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first and pinned, so nothing later pulls a different (multi-GB CUDA) build.
     "$VENV/bin/python" -m pip install -q "torch==${LITLORA_TORCH_VERSION:-2.13.0}"
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    # the tests also cover the [cluster] extra (Ray), which the app itself never imports
+    "$VENV/bin/python" -m pip install -q -e ".[test,cluster]"
     # Meta's SAM2 (no torchvision) as a test peer: the parity test and benchmarks/peer_speed.py use it.
     bash scripts/install_meta_sam2.sh "$VENV"
     touch "$stamp"

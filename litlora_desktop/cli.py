@@ -1,4 +1,5 @@
-"""``litlora-desktop``: open the app, or ``litlora-desktop export ...`` to export annotations.
+"""``litlora-desktop``: open the app, ``litlora-desktop export ...`` to export annotations, or
+``litlora-desktop track ...`` to track many videos headless (``batch/``).
 
     litlora-desktop [VIDEO_OR_FOLDER] [--model ID_OR_PATH] [--device cuda|mps|cpu]
 
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="litlora-desktop",
         description="Annotate video objects with SAM2; with LIT_LoRA on, the app learns from your corrections.",
-        epilog="Subcommand: 'litlora-desktop export --help' exports annotations.",
+        epilog="Subcommands: 'litlora-desktop export --help' exports annotations; 'litlora-desktop track "
+        "--help' tracks many videos headless.",
     )
     p.add_argument(
         "video", nargs="?", help="video file or folder of frames (default: the bundled sample video)"
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from litlora_desktop.core.annotations.export_cli import export_main
 
         return int(export_main(argv[1:]) or 0)
+    if argv and argv[0] == "track":
+        from litlora_desktop.batch.cli import track_main
+
+        return track_main(argv[1:])
     args = build_parser().parse_args(argv)
     from litlora_desktop.core.sam2.allocator import tune_malloc
 

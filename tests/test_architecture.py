@@ -1,4 +1,5 @@
-"""House rules that a tool, not a convention, keeps: core, eval and training never import Qt."""
+"""House rules that a tool, not a convention, keeps: core, eval and training never import Qt; only
+``cluster`` imports Ray."""
 
 import subprocess
 import sys
@@ -8,7 +9,8 @@ def test_core_eval_and_training_import_without_qt():
     code = (
         "import sys, pkgutil, importlib\n"
         "import litlora_desktop.core as c, litlora_desktop.eval as e, litlora_desktop.training as t\n"
-        "for pkg in (c, e, t):\n"
+        "import litlora_desktop.batch as b, litlora_desktop.cluster as r\n"
+        "for pkg in (c, e, t, b, r):\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('PySide6', 'superqt', 'qtpy', 'shiboken6'))\n"
@@ -85,16 +87,39 @@ def test_packages_import_each_other_without_circles():
 
 
 def test_layers_only_import_downwards():
-    """cli -> app -> ui -> workers -> core; eval and training use core only; core uses nothing above."""
+    """cli -> app -> ui -> workers -> core; cli -> batch -> workers; eval and training use core only;
+    core uses nothing above."""
     graph = _package_imports()
-    above_core = {"cli", "app", "ui", "workers", "eval", "training", "selftest", "__main__"}
+    above_core = {"cli", "app", "ui", "workers", "eval", "training", "batch", "cluster", "selftest", "__main__"}
     for src, dsts in graph.items():
         if src.startswith("core"):
             assert not dsts & above_core, f"{src} imports {sorted(dsts & above_core)}"
         if src == "workers":
             assert not dsts & {"ui", "app", "cli"}, f"workers imports {sorted(dsts)}"
-        if src in {"eval", "training"}:
-            assert not dsts & {"ui", "app", "cli", "workers"}, f"{src} imports {sorted(dsts)}"
+        if src in {"eval", "training", "cluster"}:
+            assert not dsts & {"ui", "app", "cli", "workers", "batch"}, f"{src} imports {sorted(dsts)}"
+        if src == "batch":  # headless tracking drives the app's EngineState (Qt-free, checked above)
+            assert not dsts & {"ui", "app", "cli"}, f"batch imports {sorted(dsts)}"
+        if src in {"app", "ui", "workers", "training", "selftest"}:  # the desktop app and the bundle
+            assert "cluster" not in dsts, f"{src} imports the Ray package"
+
+
+def test_only_the_cluster_package_imports_ray():
+    """Ray is an optional extra: any other import of it would break the app and the bundle without it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "litlora_desktop"
+    found = []
+    for path in root.rglob("*.py"):
+        if path.parent.name == "cluster":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "ray"]
+    assert not found, found
 
 
 def _module_imports() -> dict[str, set[str]]:

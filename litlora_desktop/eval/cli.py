@@ -15,6 +15,10 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from litlora_desktop.cluster.ray_pool import RayOptions
 
 PROG = "litlora-eval"
 
@@ -41,7 +45,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", default="auto", help="cuda, cuda:N, mps, cpu or auto; a comma list spreads workers"
     )
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the sequences (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the sequences (default 1); with a local --ray, the tasks Ray runs at a time",
+    )
+    cluster = p.add_argument_group("on a Ray cluster (pip install 'litlora-desktop[cluster]')")
+    cluster.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run every (run, sequence) as a Ray task: no ADDRESS starts a local Ray; 'auto' joins the "
+        "cluster of this machine (ray start); host:port or ray://host:10001 joins that one",
+    )
+    cluster.add_argument(
+        "--gpus-per-task",
+        type=float,
+        help="GPUs each task asks for, fractions share a GPU (default: 1 when the cluster has GPUs, else 0)",
+    )
+    cluster.add_argument(
+        "--cpus-per-task", type=float, default=1.0, help="CPU cores each task asks for (default 1)"
+    )
+    cluster.add_argument(
+        "--retries", type=int, default=3, help="times a task is retried when its worker dies (default 3)"
+    )
     p.add_argument(
         "--lora", choices=("off", "on", "both"), default="both", help="LIT-LoRA runs (default both)"
     )
@@ -126,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--adapters must be at least 1")
     if args.sequences and args.sequence_list:
         return _error("give --sequences or --sequence-list, not both")
+    if args.ray is not None:  # before the dataset is read: a missing Ray is said at once
+        from litlora_desktop.cluster.ray_pool import ClusterError, import_ray
+
+        try:
+            import_ray()
+        except ClusterError as exc:
+            return _error(str(exc))
+        if args.cpus_per_task <= 0 or args.retries < 0:
+            return _error("--cpus-per-task must be above 0 and --retries at least 0")
     from litlora_desktop.core.sam2.allocator import tune_malloc
 
     tune_malloc()  # SAM2 on a CPU spends a quarter of its time in page faults otherwise
@@ -157,6 +195,7 @@ def _run(args: argparse.Namespace) -> int:
     except (DatasetError, OSError) as exc:
         return _error(str(exc))
 
+    from litlora_desktop.cluster.ray_pool import ClusterError
     from litlora_desktop.core.sam2.models import ModelLoadError
     from litlora_desktop.eval.progress import ProgressBar
     from litlora_desktop.eval.protocol import EvalError, Protocol
@@ -214,8 +253,9 @@ def _run(args: argparse.Namespace) -> int:
             workers=min(args.workers, max(1, len(todo))),
             progress=progress,
             on_error=failures.append,
+            ray=_ray_options(args, len(todo)),
         )
-    except (ModelLoadError, EvalError, ValueError) as exc:
+    except (ModelLoadError, EvalError, ValueError, ClusterError) as exc:
         progress.close()
         return _error(str(exc))
     progress.close()
@@ -264,6 +304,21 @@ def _run(args: argparse.Namespace) -> int:
     for f in failures:
         print(f"{PROG}: {f.run} {f.sequence} failed: {f.error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _ray_options(args: argparse.Namespace, tasks: int) -> RayOptions | None:
+    """--ray's options (None without --ray); a local Ray gets --workers slots."""
+    if args.ray is None:
+        return None
+    from litlora_desktop.cluster.ray_pool import RayOptions
+
+    return RayOptions(
+        address=None if args.ray == "local" else args.ray,
+        gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task,
+        retries=args.retries,
+        local_slots=min(args.workers, max(1, tasks)),
+    )
 
 
 if __name__ == "__main__":

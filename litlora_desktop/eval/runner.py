@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -25,6 +25,9 @@ from litlora_desktop.eval.dataset import EvalSequence
 from litlora_desktop.eval.progress import ProgressBar
 from litlora_desktop.eval.protocol import EvalError, Protocol, evaluate_sequence
 from litlora_desktop.eval.results import SequenceResult, load_result, result_path, save_result
+
+if TYPE_CHECKING:
+    from litlora_desktop.cluster.ray_pool import RayOptions
 
 __all__ = ["TINY_RANDOM", "Task", "load_eval_model", "lora_settings_for", "plan", "run_settings", "run_tasks"]
 
@@ -60,14 +63,34 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(model_spec: str, devices: Any, threads: int, lora: dict[str, Any]) -> None:
+    _load_worker(model_spec, devices.get(), threads, lora)
+
+
+def _load_worker(model_spec: str, device: str | None, threads: int, lora: dict[str, Any]) -> None:
     tune_malloc()  # a spawned worker is a new process: the parent's allocator settings are not inherited
     torch.set_num_threads(max(1, threads))
-    device = devices.get()
+    _WORKER.clear()
     _WORKER["lora"] = LoraSettings(**lora)
     try:
         _WORKER["model"], _WORKER["dtype"] = load_eval_model(model_spec, device)
     except Exception as exc:  # reported with every task of this worker, not as a broken pool
         _WORKER["load_error"] = f"the model could not be loaded: {exc}"
+
+
+def ray_task(
+    task: Task, gpus: float, model_spec: str, device: str | None, threads: int, lora: dict[str, Any]
+) -> SequenceResult:
+    """One (run, sequence) as a Ray task: the worker process loads the model with its first task and
+    keeps it for the next ones (``cluster.ray_pool``)."""
+    from litlora_desktop.cluster.ray_pool import worker_cache
+
+    if gpus > 0 and device != "cpu":
+        device = "cuda"  # Ray makes the task's GPU the only one the worker sees
+    worker_cache(
+        ("eval", model_spec, device, threads, repr(sorted(lora.items()))),
+        lambda: _load_worker(model_spec, device, threads, lora),
+    )
+    return _run_task(task)
 
 
 def _run_task(task: Task) -> SequenceResult:
@@ -143,20 +166,37 @@ def run_tasks(
     workers: int = 1,
     progress: ProgressBar | None = None,
     on_error: Callable[[SequenceResult], None] | None = None,
+    ray: RayOptions | None = None,
 ) -> list[SequenceResult]:
-    """Run the tasks (in this process, or spread over ``workers`` processes) and store each result."""
+    """Run the tasks (in this process, spread over ``workers`` processes, or as Ray tasks) and store
+    each result as it finishes."""
     results: list[SequenceResult] = []
     if not tasks:
         return results
 
-    def finish(r: SequenceResult) -> None:
+    def finish(t: Task, r: SequenceResult, frames: int) -> None:
         if r.error is None:
             save_result(out_dir, r)
             results.append(r)
         elif on_error is not None:
             on_error(r)
+        if progress is not None:
+            label = f"{t.protocol.name} {t.sequence.name}"
+            progress.update(frames, label, finished=f"{label}: {_summary(r)}")
 
     devices = list(devices) or [None]
+    if ray is not None:
+        from litlora_desktop.cluster.ray_pool import run_on_ray, task_threads
+
+        run_on_ray(
+            ray_task,
+            tasks,
+            ray,
+            args=(model_spec, devices[0], task_threads(ray), asdict(lora)),
+            on_result=lambda t, r: finish(t, r, t.sequence.num_frames),
+            on_failure=lambda t, msg: finish(t, _failed(t, msg), t.sequence.num_frames),
+        )
+        return results
     if workers <= 1:
         model, dtype = load_eval_model(model_spec, devices[0])
         for t in tasks:
@@ -174,9 +214,7 @@ def run_tasks(
                 )
             except Exception as exc:  # reported per sequence; the others go on
                 r = _failed(t, f"{exc.__class__.__name__}: {exc}")
-            finish(r)
-            if progress is not None:
-                progress.update(0, finished=f"{label}: {_summary(r)}")
+            finish(t, r, 0)
         return results
 
     ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn is also the only start method on Windows
@@ -199,13 +237,7 @@ def run_tasks(
                     r = fut.result()
                 except Exception as exc:  # a worker died (out of memory, model failed to load)
                     r = _failed(t, f"worker failed: {exc.__class__.__name__}: {exc}")
-                finish(r)
-                if progress is not None:
-                    progress.update(
-                        t.sequence.num_frames,
-                        f"{t.protocol.name} {t.sequence.name}",
-                        finished=f"{t.protocol.name} {t.sequence.name}: {_summary(r)}",
-                    )
+                finish(t, r, t.sequence.num_frames)
     return results
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from litlora_desktop.core.annotations.records import MaskRecord
-from litlora_desktop.workers.engine import EngineState
+from litlora_desktop.workers.engine_state import EngineState
 from litlora_desktop.workers.outcomes import Prompt
 
 Seed = tuple[int, int, Any]  # frame, object id, a MaskRecord (decoded on the model thread) or a Prompt

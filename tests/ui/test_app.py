@@ -73,7 +73,7 @@ def test_offline_without_a_cached_model_or_the_demo_model_the_video_opens_and_th
     qtbot, tmp_path, monkeypatch
 ):
     _offline(monkeypatch, tmp_path)
-    monkeypatch.setattr("litlora_desktop.workers.engine.demo_model_dir", lambda: tmp_path / "no-demo")
+    monkeypatch.setattr("litlora_desktop.workers.engine_state.demo_model_dir", lambda: tmp_path / "no-demo")
     w = plain_window(qtbot)
     w.load_model("facebook/sam2.1-hiera-tiny", "cpu")
     w.open_path(str(frame_folder(tmp_path / "frames")))
@@ -99,7 +99,7 @@ def test_download_progress_dialog_can_cancel(qtbot, monkeypatch):
             time.sleep(0.01)
         raise AssertionError("the download was never cancelled")
 
-    monkeypatch.setattr("litlora_desktop.workers.engine.load_model", fake_load)
+    monkeypatch.setattr("litlora_desktop.workers.engine_state.load_model", fake_load)
     w = plain_window(qtbot)
     w.load_model("facebook/sam2.1-hiera-large")
     qtbot.waitUntil(
@@ -341,7 +341,7 @@ def test_a_click_while_the_model_loads_says_wait(qtbot, window_factory, monkeypa
         gate.wait(10)
         raise RuntimeError("never mind")
 
-    monkeypatch.setattr("litlora_desktop.workers.engine.load_model", slow_load)
+    monkeypatch.setattr("litlora_desktop.workers.engine_state.load_model", slow_load)
     w = window_factory(model=None)
     w.load_model("facebook/sam2.1-hiera-small")
     qtbot.waitUntil(lambda: w.session.model_loading)

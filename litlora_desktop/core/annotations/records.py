@@ -23,6 +23,15 @@ PROVENANCE_KINDS = ("sam2", "user", "lora", "imported")
 _ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
+_UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def adapter_provenance(adapter: str) -> str:
+    """``lora:<adapter>`` with the adapter label made safe for the provenance format (a mask a
+    LIT-LoRA candidate gave: accepted in the app, or auto-applied by batch tracking)."""
+    return "lora:" + (_UNSAFE_LABEL.sub("_", adapter)[:64] or "adapter")
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """Where a mask came from: ``sam2``, ``user``, ``lora:<adapter>`` or ``imported``.

@@ -10,7 +10,6 @@ store and tracker did; it answers through its signals, which the session passes 
 from __future__ import annotations
 
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from litlora_desktop.core.annotations.records import MaskRecord
+from litlora_desktop.core.annotations.records import MaskRecord, adapter_provenance
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
@@ -28,13 +27,7 @@ from litlora_desktop.workers.later_candidates import run_later_candidates, shown
 from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
 
 ADAPTER_META = "litlora.json"  # a folder holding this has adapters to load into a new tracker
-_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 TAKEN_KEPT = 256  # accepts whose candidates an undo can bring back (the newest are kept)
-
-
-def adapter_provenance(adapter: str) -> str:
-    """``lora:<adapter>`` with the adapter label made safe for the store's provenance format."""
-    return "lora:" + (_SAFE.sub("_", adapter)[:64] or "adapter")
 
 
 class LoraController(QObject):

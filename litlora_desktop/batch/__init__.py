@@ -1,0 +1,1 @@
+"""``litlora-desktop track``: many videos tracked headless, as the app tracks, into project folders."""

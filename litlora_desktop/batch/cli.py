@@ -1,0 +1,301 @@
+"""``litlora-desktop track``: track many videos headless, locally or on a Ray cluster.
+
+    litlora-desktop track VIDEO... --out DIR [--masks PATH | --project PROJECT] [--adapters PROJECT]
+                          [--auto-apply 0.9] [--format FMT] [--model ID] [--device D] [--ray [ADDRESS]]
+
+Each video becomes ``DIR/<video>.litlora``, a project the app opens for correction, and with
+``--format`` an export beside it. Exit codes: 0 every video done, 1 some failed (the others are
+done), 2 bad arguments or model, 130 interrupted (finished videos are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from litlora_desktop.batch.track import (
+    TrackError,
+    TrackJob,
+    TrackReport,
+    first_masks,
+    output_folder,
+    track_video,
+)
+from litlora_desktop.core.annotations.formats import FORMATS, format_named
+from litlora_desktop.core.model_ids import TINY_RANDOM
+
+PROG = "litlora-desktop track"
+DEFAULT_MODEL = "facebook/sam2.1-hiera-tiny"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Track objects through many videos headless, from their first masks, into project "
+        "folders the app opens for correction.",
+    )
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of frames")
+    p.add_argument("--out", required=True, help="folder for the projects (one VIDEO.litlora per video)")
+    first = p.add_mutually_exclusive_group()
+    first.add_argument(
+        "--masks",
+        help="first masks: a DAVIS palette-PNG folder, COCO JSON or CVAT XML; for several videos, a folder "
+        "holding one per video named after it (clip/, clip.json or clip.xml)",
+    )
+    first.add_argument(
+        "--project",
+        help="first masks from this project of the video (default: each video's own clip.litlora beside it); "
+        "read, never written",
+    )
+    p.add_argument(
+        "--adapters",
+        help="a project whose LIT-LoRA adapters propose candidates, matched to objects by name; a candidate "
+        "above --auto-apply replaces SAM2's mask",
+    )
+    p.add_argument(
+        "--auto-apply",
+        type=float,
+        default=0.9,
+        metavar="CONFIDENCE",
+        help="with --adapters: the candidate confidence (0-1) above which it is applied (default 0.9)",
+    )
+    p.add_argument("--format", choices=FORMATS, help="also export each video's masks in this format")
+    p.add_argument("--overwrite", action="store_true", help="replace projects and exports that exist")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"model-hub id, save_pretrained folder, Meta .pt, 'demo' or 'tiny-random' (default {DEFAULT_MODEL})",
+    )
+    p.add_argument("--device", default="auto", help="cuda, cuda:N, mps, cpu or auto (default)")
+    p.add_argument("--quiet", "-q", action="store_true", help="only errors")
+    cluster = p.add_argument_group("on a Ray cluster (pip install 'litlora-desktop[cluster]')")
+    cluster.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="one Ray task per video: no ADDRESS starts a local Ray, 'auto' joins this machine's cluster, "
+        "host:port or ray://host:10001 joins that one; paths must be the same on every machine",
+    )
+    cluster.add_argument(
+        "--workers", type=int, default=1, help="tasks a local Ray runs at a time (default 1)"
+    )
+    cluster.add_argument("--gpus-per-task", type=float, help="default: 1 when the cluster has GPUs, else 0")
+    cluster.add_argument("--cpus-per-task", type=float, default=1.0, help="default 1")
+    cluster.add_argument(
+        "--retries", type=int, default=3, help="retries of a task whose worker died (default 3)"
+    )
+    return p
+
+
+def _error(msg: str) -> int:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def track_main(argv: Sequence[str]) -> int:
+    """Entry point of the subcommand; never a traceback for a user error."""
+    args = build_parser().parse_args(list(argv))
+    if not 0.0 <= args.auto_apply <= 1.0:
+        return _error("--auto-apply is a confidence between 0 and 1")
+    if args.workers < 1 or args.cpus_per_task <= 0 or args.retries < 0:
+        return _error("--workers must be at least 1, --cpus-per-task above 0 and --retries at least 0")
+    try:
+        jobs = plan_jobs(args)
+    except TrackError as exc:
+        return _error(str(exc))
+    ray = None
+    if args.ray is not None:
+        try:
+            from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ray
+        except ImportError:  # the desktop bundle leaves the cluster package out
+            return _error(
+                "--ray is not available in the desktop bundle: pip install 'litlora-desktop[cluster]'"
+            )
+        try:
+            import_ray()
+        except ClusterError as exc:
+            return _error(str(exc))
+        ray = RayOptions(
+            None if args.ray == "local" else args.ray,
+            args.gpus_per_task,
+            args.cpus_per_task,
+            args.retries,
+            min(args.workers, len(jobs)),
+        )
+    from litlora_desktop.core.sam2.allocator import tune_malloc
+
+    tune_malloc()
+    reports: list[TrackReport] = []
+    shown = _Printer(len(jobs), quiet=args.quiet)
+
+    def done(r: TrackReport) -> None:
+        reports.append(r)
+        shown.finished(r)
+
+    device = None if args.device == "auto" else args.device
+    try:
+        if ray is None:
+            run_local(jobs, args.model, device, done, on_frame=shown.frame)
+        else:
+            run_on_cluster(jobs, args.model, device, ray, done)
+    except KeyboardInterrupt:
+        print(
+            f"\n{PROG}: interrupted; {len(reports)} videos finished are kept in {args.out}", file=sys.stderr
+        )
+        return 130
+    except _user_errors() as exc:  # the model could not be loaded, Ray could not start: one sentence
+        return _error(str(exc))
+    failed = [r for r in reports if r.error]
+    if not args.quiet:
+        ok = len(reports) - len(failed)
+        print(f"{ok} of {len(jobs)} videos tracked into {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from litlora_desktop.core.sam2.models import ModelLoadError
+
+    errors: tuple[type[BaseException], ...] = (ModelLoadError,)
+    try:
+        from litlora_desktop.cluster.ray_pool import ClusterError
+    except ImportError:  # the bundle
+        return errors
+    return (*errors, ClusterError)
+
+
+def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
+    """One job per video, every path made absolute (a Ray worker may run elsewhere)."""
+    out = Path(args.out).expanduser().resolve()
+    videos = [Path(v).expanduser().resolve() for v in args.videos]
+    for v in videos:
+        if not v.exists():
+            raise TrackError(f"{v} does not exist")
+    names = [output_folder(out, v).name for v in videos]
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise TrackError(
+            f"two videos would write the same project {dup}: track them into separate --out folders"
+        )
+    masks = Path(args.masks).expanduser().resolve() if args.masks else None
+    if masks is not None and not masks.exists():
+        raise TrackError(f"{masks} does not exist")
+    if args.project and len(videos) > 1:
+        raise TrackError("--project is one video's project: with several videos, each uses its own")
+    adapters = Path(args.adapters).expanduser().resolve() if args.adapters else None
+    if adapters is not None and not adapters.is_dir():
+        raise TrackError(f"{adapters} is not a project folder")
+    fmt = args.format
+    jobs = []
+    for v in videos:
+        proj = output_folder(out, v)
+        export_to = None
+        if fmt:
+            export_to = out / f"{proj.stem}.{fmt}{format_named(fmt).suffix}"
+        jobs.append(
+            TrackJob(
+                video=v,
+                out=proj,
+                masks=first_masks(masks, v, single=len(videos) == 1) if masks is not None else None,
+                project=Path(args.project).expanduser().resolve() if args.project else None,
+                adapters=adapters,
+                auto_apply=args.auto_apply,
+                export_format=fmt,
+                export_to=export_to,
+                overwrite=args.overwrite,
+            )
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return jobs
+
+
+def load_track_model(spec: str, device: str | None) -> Any:
+    """The model, without the app's quiet fall back to the demo model: a batch over hundreds of
+    videos with a stand-in model would be hours of useless masks."""
+    from litlora_desktop.workers.engine_state import load_any_model, load_model
+
+    if spec == TINY_RANDOM:
+        return load_any_model(spec, device, None)
+    return load_model(spec, device)
+
+
+def run_local(
+    jobs: Sequence[TrackJob],
+    model: str,
+    device: str | None,
+    done: Callable[[TrackReport], None],
+    on_frame: Callable[[int], None] | None = None,
+) -> None:
+    """Every job in this process, one after the other, with the model loaded once."""
+    loaded = load_track_model(model, device)
+    for job in jobs:
+        done(track_video(job, loaded, on_frame))
+
+
+def ray_track_task(job: TrackJob, gpus: float, model: str, device: str | None, threads: int) -> TrackReport:
+    """One video as a Ray task; the worker keeps the model for its next video."""
+    import torch
+
+    from litlora_desktop.cluster.ray_pool import worker_cache
+
+    if gpus > 0 and device != "cpu":
+        device = "cuda"  # Ray makes the task's GPU the only one the worker sees
+    torch.set_num_threads(threads)
+    loaded = worker_cache(("track", model, device), lambda: load_track_model(model, device))
+    return track_video(job, loaded)
+
+
+def run_on_cluster(
+    jobs: Sequence[TrackJob],
+    model: str,
+    device: str | None,
+    options: Any,
+    done: Callable[[TrackReport], None],
+) -> None:
+    """One Ray task per video; each report comes back as its video finishes."""
+    from litlora_desktop.cluster.ray_pool import run_on_ray, task_threads
+
+    run_on_ray(
+        ray_track_task,
+        jobs,
+        options,
+        args=(model, device, task_threads(options)),
+        on_result=lambda job, r: done(r),
+        on_failure=lambda job, msg: done(TrackReport(str(job.video), str(job.out), error=msg)),
+    )
+
+
+class _Printer:
+    """One line per finished video on stderr; a frame counter on a terminal while one runs."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total, self.quiet, self.count, self.frames = total, quiet, 0, 0
+        self.tty = sys.stderr.isatty()
+
+    def frame(self, n: int) -> None:
+        self.frames += n
+        if self.tty and not self.quiet and self.frames % 10 == 0:
+            print(f"\r  {self.frames} frames", end="", file=sys.stderr, flush=True)
+
+    def finished(self, r: TrackReport) -> None:
+        self.count += 1
+        self.frames = 0
+        head = f"\r[{self.count}/{self.total}] {Path(r.video).name}"
+        if r.error:
+            print(f"{head}: FAILED: {r.error}", file=sys.stderr)
+            return
+        if self.quiet:
+            return
+        applied = f", {r.applied} from adapters" if r.applied else ""
+        print(
+            f"{head}: {r.frames} frames, {r.objects} objects, {r.tracked} masks tracked{applied}, "
+            f"{r.seconds:.1f} s -> {r.out}",
+            file=sys.stderr,
+        )
+        for w in r.warnings:
+            print(f"  warning: {w}", file=sys.stderr)
+        if r.exported:
+            print(f"  exported {r.exported}", file=sys.stderr)

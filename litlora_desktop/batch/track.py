@@ -1,0 +1,265 @@
+"""Tracking one video headless: its first masks in, a project folder (and an export) out.
+
+The app's own model-side object (``EngineState``) does the tracking, so a batch run gives the masks
+the app would: the same prompts (every mask that did not come from SAM2 is a mask prompt, as when
+the app reopens a project), the same tracker settings, the same LIT-LoRA auto-apply. What differs is
+only who drives it: a loop here instead of the model thread, frame after frame forward from each
+object's first prompt, then backward from it to the first frame.
+
+Where the first masks come from, per video (``first_masks``):
+  * ``--masks PATH``: a DAVIS palette-PNG folder, a COCO JSON or a CVAT XML, imported as the app's
+    File ▸ Import does. PATH may hold one entry per video, named after it (``PATH/<video>/``,
+    ``PATH/<video>.json``, ``PATH/<video>.xml``), or, with a single video, be the annotation itself.
+  * otherwise the video's own project (``clip.litlora`` beside ``clip.mp4``, or ``--project``): its
+    objects and every mask the annotator made there. It is read, never written.
+
+The output project is new: an existing one is refused unless ``overwrite`` (nothing of the user's
+work is replaced by accident).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from litlora_desktop.core.annotations.formats import export, format_named, import_annotations
+from litlora_desktop.core.annotations.project import Project, default_project_path
+from litlora_desktop.core.annotations.records import MaskRecord, adapter_provenance
+from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.annotations.video_identity import check_video
+from litlora_desktop.core.video.sources import VideoSource
+from litlora_desktop.workers.engine_state import EngineState
+from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
+
+__all__ = ["TrackError", "TrackJob", "TrackReport", "first_masks", "output_folder", "track_video"]
+
+MASK_SUFFIXES = (".json", ".xml")  # COCO, CVAT; a folder is DAVIS
+
+
+class TrackError(Exception):
+    """Why a video could not be tracked, in one sentence (the other videos go on)."""
+
+
+@dataclass(frozen=True)
+class TrackJob:
+    """One video and where its first masks, adapters and outputs are."""
+
+    video: Path
+    out: Path  # the project folder to write
+    masks: Path | None = None  # an annotation file or folder to import, else ``project``
+    project: Path | None = None  # a project of this video whose masks are the prompts
+    adapters: Path | None = None  # a project (or adapters folder) whose LIT-LoRA adapters auto-apply
+    auto_apply: float = 0.9  # candidate confidence above which it replaces SAM2's mask
+    export_format: str | None = None
+    export_to: Path | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class TrackReport:
+    """What a job did (picklable: it comes back from a worker process or a Ray task)."""
+
+    video: str
+    out: str
+    frames: int = 0
+    objects: int = 0
+    prompts: int = 0
+    tracked: int = 0  # masks written by SAM2
+    applied: int = 0  # masks an adapter's candidate replaced
+    seconds: float = 0.0
+    exported: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def output_folder(out_dir: Path, video: Path) -> Path:
+    """``OUT/<video name>.litlora``: one project per video, named as the app names a video's project."""
+    return Path(out_dir) / default_project_path(video).name
+
+
+def first_masks(masks: Path, video: Path, single: bool) -> Path:
+    """The annotation of ``video`` under ``masks`` (one per video, by name), or ``masks`` itself."""
+    stem = video.stem if video.is_file() else video.name
+    for cand in (masks / stem, *(masks / f"{stem}{s}" for s in MASK_SUFFIXES)):
+        if masks.is_dir() and cand.exists():
+            return cand
+    if single or masks.is_file():
+        return masks
+    raise TrackError(
+        f"{masks} holds no annotation named after the video ({stem}/, {stem}.json or {stem}.xml)"
+    )
+
+
+def track_video(job: TrackJob, loaded: Any, on_frame: Any = None) -> TrackReport:
+    """Track one video with an already loaded model; every failure is the report's ``error``."""
+    report = TrackReport(str(job.video), str(job.out))
+    t0 = time.perf_counter()
+    try:
+        _track(job, loaded, report, on_frame)
+    except TrackError as exc:
+        report.error = str(exc)
+    except Exception as exc:  # a headless run over hundreds of videos reports, never stops, on one
+        report.error = f"{exc.__class__.__name__}: {exc}"
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _track(job: TrackJob, loaded: Any, report: TrackReport, on_frame: Any) -> None:
+    if (job.out / "project.json").exists() and not job.overwrite:
+        raise TrackError(f"{job.out} already holds a project: pass --overwrite to replace it")
+    try:
+        source = VideoSource.open(job.video)
+    except Exception as exc:  # VideoError says which file and why
+        raise TrackError(str(exc)) from None
+    state = EngineState()
+    try:
+        store = _prompt_store(job, source, report)
+        if job.adapters is not None:
+            state.lora_settings.auto_apply = True
+            state.lora_settings.auto_apply_threshold = float(job.auto_apply)
+        state.set_model(loaded)
+        state.set_source(source)
+        if job.adapters is not None:
+            _load_adapters(state, job.adapters, store, report)
+        firsts = _give_prompts(state, store)
+        report.frames, report.objects, report.prompts = source.num_frames, len(store.objects), len(firsts)
+        if not firsts:
+            raise TrackError("no object has a mask to start from")
+        write = _writer(store, report, on_frame)
+        start = min(firsts.values())
+        for f in range(start + 1, source.num_frames):  # every object joins on the frame after its prompt
+            write(state.track(f))
+        for f in range(max(firsts.values()) - 1, -1, -1):  # and back to the first frame
+            write(state.track(f, reverse=True))
+        project = Project(job.out, store)
+        project.set_video(job.video, source)
+        project.save()
+        if job.adapters is not None and state.lora is not None:
+            state.lora.save(project.adapters_dir, enabled=True)
+        if job.export_format:
+            report.exported = _export(job, store, source, report)
+    finally:
+        state.close()
+
+
+def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> AnnotationStore:
+    """A new store holding the objects and the masks to start from (nothing tracked yet)."""
+    store = AnnotationStore()
+    store.height, store.width, store.num_frames = (
+        int(source.height),
+        int(source.width),
+        int(source.num_frames),
+    )
+    store.history_limit = 0  # headless: nothing to undo, nothing to hold for it
+    if job.masks is not None:
+        try:
+            result = import_annotations(store, job.masks)
+        except Exception as exc:  # AnnotationImportError: one sentence naming the file
+            raise TrackError(f"the first masks could not be imported: {exc}") from None
+        report.warnings += list(getattr(result, "warnings", []) or [])
+        return store
+    folder = job.project if job.project is not None else default_project_path(job.video)
+    if not (Path(folder) / "project.json").is_file():
+        raise TrackError(
+            f"no first masks: give --masks, or annotate the video in the app first (no project at {folder})"
+        )
+    project = Project.open(folder)
+    if check_video(project, source, job.video).status == "changed":
+        raise TrackError(f"the project {folder} was made on another video (its frames differ)")
+    for info in project.store.objects:
+        store.add_object(info.name, info.color, info.category, obj_id=info.id)
+        for f, rec in sorted(project.store.records_for_object(info.id).items()):
+            if rec.provenance.kind != "sam2":
+                store.set_record(f, info.id, rec)
+    return store
+
+
+def _give_prompts(state: EngineState, store: AnnotationStore) -> dict[int, int]:
+    """Every mask not from SAM2 becomes a mask prompt, as when the app reopens a project; returns
+    each prompted object's first prompted frame."""
+    firsts: dict[int, int] = {}
+    for info in store.objects:
+        state.add_object(info.id)
+        for f, rec in sorted(store.records_for_object(info.id).items()):
+            if rec.provenance.kind == "sam2":
+                continue
+            state.prompt(info.id, f, Prompt(mask=rec.decode()), learn=False)
+            firsts.setdefault(info.id, f)
+    return firsts
+
+
+def _writer(store: AnnotationStore, report: TrackReport, on_frame: Any) -> Any:
+    """Writes a tracked frame into the store as the app's ``Tracking.apply`` does: a mask that did
+    not come from SAM2 is never replaced; an auto-applied candidate is stored as the adapter's."""
+
+    def write(outcome: TrackOutcome | None) -> None:
+        if outcome is None:
+            return
+        f = outcome.frame_index
+        for oid, upd in outcome.updates.items():
+            held = store.get_record(f, oid)
+            if held is not None and held.provenance.kind != "sam2":
+                continue
+            if upd.applied is not None:
+                cand = upd.applied
+                rec = MaskRecord.from_mask(
+                    cand.mask, adapter_provenance(cand.adapter), score=float(cand.object_score)
+                )
+                store.set_record(f, oid, rec)
+                report.applied += 1
+            elif upd.mask.kind != "reused":
+                store.set_mask(f, oid, upd.mask.mask, "sam2", score=float(upd.mask.score))
+                report.tracked += 1
+        if on_frame is not None:
+            on_frame(1)
+
+    return write
+
+
+def _load_adapters(state: EngineState, folder: Path, store: AnnotationStore, report: TrackReport) -> None:
+    """The adapters of another project, matched to this video's objects by name (else by id)."""
+    folder = Path(folder)
+    adapters = folder / "adapters" if (folder / "adapters" / "litlora.json").is_file() else folder
+    names: dict[int, str] = {}
+    if (folder / "project.json").is_file():
+        names = {o.id: o.name for o in Project.open(folder).store.objects}
+    mine = {o.name: o.id for o in store.objects}
+    ids = {o.id for o in store.objects}
+    object_map = {}
+    for saved_id in _saved_object_ids(adapters):
+        if names.get(saved_id) in mine:
+            object_map[saved_id] = mine[names[saved_id]]
+        elif saved_id in ids:
+            object_map[saved_id] = saved_id
+    if not object_map:
+        report.warnings.append(
+            f"no object of {folder} matches one of this video's (by name or id): no adapters used"
+        )
+        return
+    state.lora.restore(adapters, object_map, same_video=False, only=list(object_map))
+    state.set_lora_enabled(True)
+
+
+def _saved_object_ids(adapters: Path) -> list[int]:
+    import json
+
+    from litlora_desktop.core.files import read_regular_file
+
+    try:
+        meta = json.loads(read_regular_file(adapters / "litlora.json"))
+        return [int(k) for k in meta.get("objects", {})]
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise TrackError(f"{adapters} holds no readable LIT-LoRA adapters ({exc})") from None
+
+
+def _export(job: TrackJob, store: AnnotationStore, source: Any, report: TrackReport) -> str:
+    fmt = format_named(job.export_format)
+    out = job.export_to or job.out.with_name(job.out.stem + f".{job.export_format}{fmt.suffix}")
+    try:
+        result = export(job.export_format, store, out, source=source, overwrite=job.overwrite)
+    except Exception as exc:  # ExportError / OSError: the project is saved; say what failed
+        raise TrackError(f"tracked and saved, but the {job.export_format} export failed: {exc}") from None
+    report.warnings += list(result.warnings)
+    return str(result.path)

@@ -1,0 +1,166 @@
+"""One way to run many independent jobs on Ray, shared by the evaluation and batch tracking.
+
+Each job is a Ray task with its CPU and GPU request. Ray reuses a worker process for the next task
+(``max_calls=0``: Ray's default for GPU tasks is a fresh process per task, which would load the
+model again every time), so ``worker_cache`` keeps what is expensive to build (the model) for the
+life of the worker. A task whose worker process dies is retried by Ray (``retries``); a task that
+raises is not (our jobs catch their own errors and return them as results, so an exception here
+means a bug or a worker lost for good, and is reported per job).
+
+The driver receives each result as it finishes (``on_result``), so it can store it at once: an
+interrupted run keeps what finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = ["ClusterError", "RayOptions", "import_ray", "run_on_ray", "worker_cache"]
+
+T = TypeVar("T")
+
+INSTALL_HINT = "pip install 'litlora-desktop[cluster]'"
+
+
+class ClusterError(Exception):
+    """A problem with Ray itself (not installed, no cluster at the address, not enough GPUs): one
+    sentence for the user, never a traceback."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how the tasks run.
+
+    ``address``: ``None`` starts a local Ray for this run with ``local_slots`` tasks at a time;
+    ``"auto"`` joins the cluster this machine belongs to (``ray start``); ``host:port`` or
+    ``ray://host:10001`` joins that one. ``gpus_per_task=None`` asks one GPU per task when the
+    cluster has GPUs, none otherwise; fractions share a GPU between tasks.
+    """
+
+    address: str | None = None
+    gpus_per_task: float | None = None
+    cpus_per_task: float = 1.0
+    retries: int = 3
+    local_slots: int = 1
+
+
+def import_ray() -> Any:
+    """Ray, or a clear message saying how to get it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ClusterError(f"--ray needs Ray, which is not installed here: {INSTALL_HINT}") from exc
+    return ray
+
+
+_CACHE: dict[str, tuple[Any, Any]] = {}
+
+
+def worker_cache(key: Any, build: Callable[[], T]) -> T:
+    """What ``build`` returns, built once per worker process for the same ``key`` (the model of a run).
+
+    One entry only: a worker that moves on to another model frees the previous one.
+    """
+    hit = _CACHE.get("value")
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    _CACHE.clear()
+    value = build()
+    _CACHE["value"] = (key, value)
+    return value
+
+
+def task_threads(options: RayOptions) -> int:
+    """torch threads for a task: its CPU request (Ray does not pin a task to its cores)."""
+    return max(1, int(options.cpus_per_task))
+
+
+def _connect(ray: Any, options: RayOptions) -> bool:
+    """Join or start Ray; True when this call started it (and so must shut it down)."""
+    if ray.is_initialized():  # a caller (a test, a notebook) already connected
+        return False
+    common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        if options.address is None:
+            slots = max(1, options.local_slots)
+            ray.init(num_cpus=max(1, int(slots * options.cpus_per_task + 0.999)), **common)
+        else:
+            ray.init(address=options.address, **common)
+    except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on the address
+        where = (
+            "start a local Ray" if options.address is None else f"join the Ray cluster at '{options.address}'"
+        )
+        raise ClusterError(f"could not {where}: {_first_line(exc)}") from exc
+    return True
+
+
+def _gpus(ray: Any, options: RayOptions) -> float:
+    have = float(ray.cluster_resources().get("GPU", 0.0))
+    want = options.gpus_per_task
+    if want is None:
+        return 1.0 if have >= 1 else 0.0
+    if want < 0:
+        raise ClusterError("--gpus-per-task cannot be negative")
+    if want > 0 and have < want:
+        raise ClusterError(
+            f"each task asks for {want:g} GPU but the Ray cluster has {have:g}: the tasks would wait "
+            "forever. Start Ray on machines with GPUs (ray start ... --num-gpus N), or pass --gpus-per-task 0."
+        )
+    return want
+
+
+def run_on_ray(
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    options: RayOptions,
+    *,
+    args: tuple[Any, ...] = (),
+    on_result: Callable[[Any, Any], None],
+    on_failure: Callable[[Any, str], None],
+    on_start: Callable[[float], None] | None = None,
+) -> None:
+    """Run ``fn(item, gpus, *args)`` as one Ray task per item and hand each result back as it finishes.
+
+    ``fn`` must be a module-level function of this package (workers import it by name, so the
+    cluster's machines need litlora-desktop installed). ``gpus`` tells it whether a GPU was given.
+    ``on_failure(item, message)`` gets a job Ray could not finish after its retries.
+    """
+    ray = import_ray()
+    started = _connect(ray, options)
+    try:
+        gpus = _gpus(ray, options)
+        if on_start is not None:
+            on_start(gpus)
+        remote = ray.remote(
+            num_cpus=options.cpus_per_task,
+            num_gpus=gpus,
+            max_calls=0,  # keep the worker (and the model it loaded) for the next task
+            max_retries=max(0, options.retries),
+        )(fn)
+        pending = {remote.remote(item, gpus, *args): item for item in items}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    item = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:  # the worker died more often than retries allow, or a bug
+                        on_failure(item, f"worker failed: {_first_line(exc)}")
+                    else:
+                        on_result(item, result)
+        finally:
+            for ref in pending:  # interrupted: do not leave the cluster busy with our tasks
+                ray.cancel(ref, force=True)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    """Ray's errors carry a remote traceback; the user gets its last meaningful line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[-1] if lines else exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,231 @@
+"""``litlora-desktop track``: the app's masks, headless, for many videos; nothing of the user's lost."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from litlora_desktop.cli import main
+from litlora_desktop.core.annotations.formats import import_annotations
+from litlora_desktop.core.annotations.project import Project
+from litlora_desktop.core.annotations.store import AnnotationStore
+from litlora_desktop.core.video.sources import VideoSource
+from litlora_desktop.eval.synthetic_dataset import write_synthetic_dataset
+from litlora_desktop.workers.engine_state import EngineState, load_any_model
+from litlora_desktop.workers.outcomes import Prompt
+
+FAST = ["--model", "demo", "--device", "cpu", "--quiet"]
+
+
+class _Job:
+    cancelled = False
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Three synthetic videos (frame folders), their ground truth, and first-frame masks per video."""
+    root = tmp_path_factory.mktemp("davis")
+    names = write_synthetic_dataset(root, ["occlusion", "split", "distractor"], num_frames=10, size=(96, 128))
+    first = root / "first"
+    for n in names:
+        (first / n).mkdir(parents=True)
+        shutil.copy(root / "Annotations" / n / "00000.png", first / n / "00000.png")
+    return root, names, first
+
+
+def _store(folder) -> AnnotationStore:
+    return Project.open(folder).store
+
+
+def _app_masks(model, video, first_png_folder) -> dict[tuple[int, int], np.ndarray]:
+    """What the app's tracker gives: the imported masks as prompts, then Space (propagate to the end)."""
+    source = VideoSource.open(video)
+    store = AnnotationStore()
+    store.height, store.width, store.num_frames = source.height, source.width, source.num_frames
+    import_annotations(store, first_png_folder)
+    state = EngineState()
+    state.set_model(model)
+    state.set_source(source)
+    for info in store.objects:
+        state.add_object(info.id)
+        for f, rec in store.records_for_object(info.id).items():
+            state.sync_prompt(info.id, f, Prompt(mask=rec.decode()))
+    out = {}
+    for outcome in state.propagate(0, source.num_frames - 1, False, _Job()):
+        for oid, upd in outcome.updates.items():
+            out[(outcome.frame_index, oid)] = upd.mask.mask
+    state.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def tracked(videos, tmp_path_factory):
+    root, names, first = videos
+    out = tmp_path_factory.mktemp("tracked")
+    code = main(
+        [
+            "track",
+            *(str(root / "JPEGImages" / n) for n in names),
+            "--masks",
+            str(first),
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    return out, code
+
+
+def test_three_videos_get_the_masks_of_the_apps_tracker(videos, tracked):
+    root, names, first = videos
+    out, code = tracked
+    assert code == 0
+    model = load_any_model("demo", "cpu", None)
+    for n in names:
+        store = _store(out / f"{n}.litlora")
+        expected = _app_masks(model, root / "JPEGImages" / n, first / n)
+        assert len(expected) == 9 * len(store.objects)  # every frame after the first, every object
+        for (f, oid), mask in expected.items():
+            rec = store.get_record(f, oid)
+            assert rec is not None and rec.provenance.kind == "sam2"
+            assert np.array_equal(rec.decode(), mask), (n, f, oid)
+        for oid in (o.id for o in store.objects):  # the first masks stay the imported ones
+            assert store.get_record(0, oid).provenance.kind == "imported"
+
+
+def test_the_demo_model_tracks_the_synthetic_objects(videos, tracked):
+    """A figure, not just "it runs": mean J of the tracked frames against the ground truth."""
+    root, names, _ = videos
+    out, _ = tracked
+    scores = []
+    for n in names:
+        store = _store(out / f"{n}.litlora")
+        gt = AnnotationStore()
+        gt.height, gt.width, gt.num_frames = store.height, store.width, store.num_frames
+        import_annotations(gt, root / "Annotations" / n)
+        for oid in (o.id for o in store.objects):
+            for f in range(1, store.num_frames):
+                truth, pred = gt.get_mask(f, oid), store.get_mask(f, oid)
+                if truth is None or not truth.any():
+                    continue
+                scores.append((truth & pred).sum() / (truth | pred).sum())
+    assert len(scores) >= 30
+    assert np.mean(scores) > 0.6, np.mean(scores)
+
+
+def test_an_existing_project_is_never_replaced_without_overwrite(videos, tracked, capsys):
+    root, names, first = videos
+    out, _ = tracked
+    before = (out / f"{names[0]}.litlora" / "project.json").read_bytes()
+    code = main(
+        ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(out), *FAST]
+    )
+    assert code == 1
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (out / f"{names[0]}.litlora" / "project.json").read_bytes() == before
+
+
+def test_first_masks_from_the_videos_own_project_which_is_only_read(videos, tmp_path):
+    """The annotator marked the object on frame 4 in the app and saved; track fills both ways."""
+    root, names, _ = videos
+    video = tmp_path / "clip"
+    shutil.copytree(root / "JPEGImages" / names[0], video)
+    source = VideoSource.open(video)
+    project = Project.create(tmp_path / "clip.litlora", video, source)
+    gt = AnnotationStore()
+    gt.height, gt.width, gt.num_frames = source.height, source.width, source.num_frames
+    import_annotations(gt, root / "Annotations" / names[0])
+    info = project.store.add_object("cat")
+    first_object = next(iter(gt.records_for_frame(4).values()))
+    project.store.set_mask(4, info.id, first_object.decode(), "user")
+    project.save()
+    saved = {p.name: p.read_bytes() for p in (tmp_path / "clip.litlora").rglob("*") if p.is_file()}
+
+    assert main(["track", str(video), "--out", str(tmp_path / "out"), "--format", "coco", *FAST]) == 0
+    store = _store(tmp_path / "out" / "clip.litlora")
+    assert [o.name for o in store.objects] == ["cat"]
+    kinds = [store.get_record(f, info.id).provenance.kind for f in range(source.num_frames)]
+    assert kinds == ["sam2"] * 4 + ["user"] + ["sam2"] * 5
+    assert (tmp_path / "out" / "clip.coco.json").is_file()
+    after = {p.name: p.read_bytes() for p in (tmp_path / "clip.litlora").rglob("*") if p.is_file()}
+    assert after == saved  # read, never written
+
+
+def test_bad_inputs_are_one_sentence_each(videos, tmp_path, capsys):
+    root, names, first = videos
+    assert main(["track", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o"), *FAST]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # no first masks for this video: it fails, the run goes on and says so
+    video = tmp_path / "lonely"
+    shutil.copytree(root / "JPEGImages" / names[0], video)
+    code = main(
+        [
+            "track",
+            str(video),
+            str(root / "JPEGImages" / names[1]),
+            "--masks",
+            str(first),
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--model",
+            "demo",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no annotation named after the video (lonely/" in err
+    code = main(["track", str(video), "--out", str(tmp_path / "o2"), *FAST])
+    err = capsys.readouterr().err
+    assert code == 1 and "FAILED: no first masks" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def adapters_project(videos, tmp_path_factory):
+    """A project of the first video whose object has a LIT-LoRA adapter, trained on one correction."""
+    root, names, first = videos
+    folder = tmp_path_factory.mktemp("taught") / "taught.litlora"
+    video = root / "JPEGImages" / names[0]
+    source = VideoSource.open(video)
+    project = Project.create(folder, video, source)
+    import_annotations(project.store, first / names[0])
+    project.save()
+    gt = AnnotationStore()
+    gt.height, gt.width, gt.num_frames = source.height, source.width, source.num_frames
+    import_annotations(gt, root / "Annotations" / names[0])
+    state = EngineState()
+    state.set_model(load_any_model("demo", "cpu", None))
+    state.set_source(source)
+    state.set_lora_enabled(True)
+    oid = project.store.objects[0].id
+    state.add_object(oid)
+    state.prompt(oid, 0, Prompt(mask=project.store.get_mask(0, oid)), learn=False)
+    for _outcome in state.propagate(0, 5, False, _Job()):
+        pass
+    state.prompt(oid, 2, Prompt(mask=gt.get_mask(2, oid)), learn=True)  # a correction on a tracked frame
+    for _ in state.train(oid, _Job()):
+        pass
+    assert state.lora.num_adapters(oid) == 1
+    state.lora.save(project.adapters_dir, enabled=True)
+    state.close()
+    return folder, oid
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_adapters_of_a_project_auto_apply_above_the_threshold(videos, adapters_project, tmp_path, threshold):
+    root, names, first = videos
+    folder, oid = adapters_project
+    video = root / "JPEGImages" / names[1]
+    argv = ["track", str(video), "--masks", str(first), "--out", str(tmp_path), "--adapters", str(folder)]
+    assert main([*argv, "--auto-apply", str(threshold), *FAST]) == 0
+    store = _store(tmp_path / f"{names[1]}.litlora")
+    kinds = {store.get_record(f, oid).provenance.kind for f in range(1, store.num_frames)}
+    # confidence is in [0, 1): every candidate passes 0, none reaches 1
+    assert kinds == ({"lora"} if threshold == 0.0 else {"sam2"})
+    others = {
+        store.get_record(f, o.id).provenance.kind for o in store.objects if o.id != oid for f in range(1, 10)
+    }
+    assert others == {"sam2"}  # an object without adapters is tracked by SAM2 alone
+    # the output project carries the adapters, so correcting it in the app goes on learning
+    assert (tmp_path / f"{names[1]}.litlora" / "adapters" / "litlora.json").is_file()

@@ -1,0 +1,124 @@
+"""``litlora-eval --ray``: the same results as one process, a killed worker retried, clear messages."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import pytest
+
+from litlora_desktop.cluster.ray_pool import worker_cache
+from litlora_desktop.eval.cli import main
+from litlora_desktop.eval.report import CSV_COLUMNS
+from litlora_desktop.eval.synthetic_dataset import write_synthetic_dataset
+from tests.cluster.conftest import WorkerKiller
+
+FAST = [
+    "--model",
+    "tiny-random",
+    "--device",
+    "cpu",
+    "--epochs-new",
+    "3",
+    "--epochs-finetune",
+    "2",
+    "--no-progress",
+]
+TIMED = {"seconds", "train_s_per_correction"}  # wall-clock columns: the only ones allowed to differ
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("davis")
+    names = write_synthetic_dataset(root, ["occlusion", "split", "distractor"], num_frames=8, size=(48, 64))
+    return root, names
+
+
+def _rows(out):
+    with (out / "results.csv").open() as fh:
+        return [{k: v for k, v in r.items() if k not in TIMED} for r in csv.DictReader(fh)]
+
+
+@pytest.mark.slow
+def test_ray_gives_the_results_of_one_process(dataset, tmp_path, local_ray):
+    root, names = dataset
+    one, on_ray = tmp_path / "one", tmp_path / "ray"
+    assert main([str(root), "--out", str(one), *FAST]) == 0
+    assert main([str(root), "--out", str(on_ray), "--ray", *FAST]) == 0
+    rows = _rows(on_ray)
+    assert len(rows) == 2 * len(names) + 4  # both runs per sequence, ALL and the hard subset of each
+    assert set(rows[0]) == set(CSV_COLUMNS) - TIMED
+    assert rows == _rows(one)
+    for n in names:  # each finished (run, sequence) is stored, so a second run resumes
+        assert (on_ray / "runs" / "sam2" / f"{n}.json").is_file()
+        assert (on_ray / "runs" / "litlora-oracle" / f"{n}.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_retried_and_every_sequence_finishes(dataset, tmp_path, local_ray, capsys):
+    root, names = dataset
+    killer = WorkerKiller("ray_task")
+    killer.start()
+    try:
+        code = main([str(root), "--out", str(tmp_path / "out"), "--ray", "--lora", "on", *FAST])
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert killer.killed is not None, "no worker was seen running a task"
+    assert code == 0, capsys.readouterr().err
+    for n in names:
+        assert (tmp_path / "out" / "runs" / "litlora-oracle" / f"{n}.json").is_file()
+    assert _rows(tmp_path / "out") == [r for r in _rows(_reference(root, tmp_path)) if r["run"] != "sam2"]
+
+
+def _reference(root, tmp_path):
+    out = tmp_path / "reference"
+    assert main([str(root), "--out", str(out), "--lora", "on", *FAST]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_a_task_whose_worker_dies_past_its_retries_is_reported_like_a_failed_sequence(
+    dataset, tmp_path, local_ray, capsys
+):
+    root, names = dataset
+    killer = WorkerKiller("ray_task")
+    killer.start()
+    try:
+        code = main(
+            [str(root), "--out", str(tmp_path / "o"), "--ray", "--retries", "0", "--lora", "off", *FAST]
+        )
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert killer.killed is not None
+    err = capsys.readouterr().err
+    assert code == 1  # some sequences failed, the others are reported
+    failed = [n for n in names if f"sam2 {n} failed: worker failed:" in err]
+    assert len(failed) == 1, err
+    assert "Traceback" not in err
+    done = {p.stem for p in (tmp_path / "o" / "runs" / "sam2").glob("*.json")}
+    assert done == set(names) - set(failed)
+
+
+def test_without_ray_installed_the_message_says_how_to_get_it(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code = main([str(dataset[0]), "--out", str(tmp_path / "o"), "--ray", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "pip install 'litlora-desktop[cluster]'" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_asking_for_gpus_the_cluster_lacks_is_refused_at_once(dataset, tmp_path, local_ray, capsys):
+    code = main([str(dataset[0]), "--out", str(tmp_path / "o"), "--ray", "--gpus-per-task", "1", *FAST])
+    assert code == 2
+    assert "has 0" in capsys.readouterr().err
+
+
+def test_the_worker_cache_builds_once_per_key():
+    built = []
+    for key in ("a", "a", "b", "b", "a"):
+        worker_cache(("test", key), lambda key=key: built.append(key) or key.upper())
+    assert built == ["a", "b", "a"]  # one entry: moving to another key frees the previous one

@@ -1,0 +1,52 @@
+"""``litlora-desktop track --ray``: one Ray task per video, the same projects as a local run."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from litlora_desktop.cli import main
+from litlora_desktop.core.annotations.project import Project
+from litlora_desktop.eval.synthetic_dataset import write_synthetic_dataset
+
+FAST = ["--model", "demo", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("davis")
+    names = write_synthetic_dataset(root, ["occlusion", "split", "distractor"], num_frames=8, size=(64, 96))
+    for n in names:
+        (root / "first" / n).mkdir(parents=True)
+        shutil.copy(root / "Annotations" / n / "00000.png", root / "first" / n)
+    return root, names
+
+
+@pytest.mark.slow
+def test_track_on_ray_writes_the_projects_of_a_local_run(videos, tmp_path, local_ray):
+    root, names = videos
+    paths = [str(root / "JPEGImages" / n) for n in names]
+    common = ["--masks", str(root / "first"), "--format", "davis", *FAST]
+    assert main(["track", *paths, "--out", str(tmp_path / "local"), *common]) == 0
+    assert main(["track", *paths, "--out", str(tmp_path / "ray"), "--ray", *common]) == 0
+    for n in names:
+        a = Project.open(tmp_path / "local" / f"{n}.litlora").store
+        b = Project.open(tmp_path / "ray" / f"{n}.litlora").store
+        cells = [(f, oid, r) for f, oid, r in a.iter_records()]
+        assert len(cells) == 8 * len(a.objects)
+        for f, oid, rec in cells:
+            other = b.get_record(f, oid)
+            assert other is not None and other.provenance == rec.provenance
+            assert np.array_equal(other.decode(), rec.decode())
+        assert (tmp_path / "ray" / f"{n}.davis").is_dir()
+
+
+def test_track_without_ray_installed_says_how_to_get_it(videos, tmp_path, monkeypatch, capsys):
+    root, names = videos
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code = main(["track", str(root / "JPEGImages" / names[0]), "--out", str(tmp_path), "--ray", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'litlora-desktop[cluster]'" in err and "Traceback" not in err
