@@ -8,7 +8,7 @@ and shut-down are in the figure, as a user pays them. Printed per configuration:
 over rounds with the spread (min-max), and the ratio of Ray to the pool with the same workers
 (median of the per-round ratios, and its spread).
 
-    python benchmarks/ray_overhead.py [--rounds 3] [--model demo] [--scenarios 6] [--frames 24]
+    python benchmarks/ray_overhead.py [--rounds 3] [--model demo] [--scenarios 6] [--frames 12]
 
 Needs the [cluster] extra (Ray). The results of all four must agree: the script checks that every
 configuration wrote the same corrections per (run, sequence).
@@ -41,10 +41,17 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--model", default="demo")
     p.add_argument("--scenarios", type=int, default=6, help="sequences in the synthetic dataset")
-    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--frames", type=int, default=12)
     p.add_argument("--size", default="96x128")
+    p.add_argument(
+        "--epochs",
+        default="10,5",
+        help="LIT-LoRA's max epochs new,fine-tune (default 10,5: shorter than the app's, so a round takes "
+        "minutes on a 2-core CPU; the overhead is Ray's, not the training's)",
+    )
     args = p.parse_args()
     h, w = (int(x) for x in args.size.split("x"))
+    epochs_new, epochs_ft = args.epochs.split(",")
     work = Path(tempfile.mkdtemp(prefix="litlora-ray-bench-"))
     scenarios = [DEFAULT_SCENARIOS[i % len(DEFAULT_SCENARIOS)] for i in range(args.scenarios)]
     names = write_synthetic_dataset(work / "data", scenarios, num_frames=args.frames, size=(h, w))
@@ -60,6 +67,7 @@ def main() -> None:
         for name in order:
             out = work / f"out-{name.replace(' ', '')}-{r}"
             cmd = [str(exe), str(work / "data"), "--out", str(out), "--model", args.model, "--device", "cpu"]
+            cmd += ["--epochs-new", epochs_new, "--epochs-finetune", epochs_ft]
             t0 = time.perf_counter()
             subprocess.run([*cmd, *CONFIGS[name], "--no-progress"], check=True, capture_output=True)
             times[name].append(time.perf_counter() - t0)

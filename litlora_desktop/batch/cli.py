@@ -25,10 +25,10 @@ from litlora_desktop.batch.track import (
     track_video,
 )
 from litlora_desktop.core.annotations.formats import FORMATS, format_named
-from litlora_desktop.core.model_ids import TINY_RANDOM
+from litlora_desktop.core.model_ids import DEFAULT_MODEL_ID, TINY_RANDOM
 
 PROG = "litlora-desktop track"
-DEFAULT_MODEL = "facebook/sam2.1-hiera-tiny"
+DEFAULT_MODEL = DEFAULT_MODEL_ID
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track objects through many videos headless, from their first masks, into project "
         "folders the app opens for correction.",
     )
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of frames")
+    # "*", checked by hand: with "+", "track --out o --ray clip.mp4" would only say a VIDEO is missing
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files or folders of frames")
     p.add_argument("--out", required=True, help="folder for the projects (one VIDEO.litlora per video)")
     first = p.add_mutually_exclusive_group()
     first.add_argument(
@@ -103,22 +104,32 @@ def track_main(argv: Sequence[str]) -> int:
         return _error("--auto-apply is a confidence between 0 and 1")
     if args.workers < 1 or args.cpus_per_task <= 0 or args.retries < 0:
         return _error("--workers must be at least 1, --cpus-per-task above 0 and --retries at least 0")
-    try:
-        jobs = plan_jobs(args)
-    except TrackError as exc:
-        return _error(str(exc))
     ray = None
-    if args.ray is not None:
+    if args.ray is not None:  # first: a missing Ray is said before any video is looked at
         try:
-            from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ray
+            from litlora_desktop.cluster.ray_pool import (
+                ClusterError,
+                RayOptions,
+                address_is_a_path,
+                import_ray,
+            )
         except ImportError:  # the desktop bundle leaves the cluster package out
             return _error(
                 "--ray is not available in the desktop bundle: pip install 'litlora-desktop[cluster]'"
             )
+        if address_is_a_path(args.ray):
+            return _error(f"--ray takes a cluster address, not {args.ray!r}: put the videos before --ray")
         try:
             import_ray()
         except ClusterError as exc:
             return _error(str(exc))
+    if not args.videos:
+        return _error("give at least one VIDEO (a video file or a folder of frames)")
+    try:
+        jobs = plan_jobs(args)
+    except TrackError as exc:
+        return _error(str(exc))
+    if args.ray is not None:
         ray = RayOptions(
             None if args.ray == "local" else args.ray,
             args.gpus_per_task,

@@ -30,8 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(the LIT paper's protocol), and report J, F and J&F.",
         epilog="'litlora-eval make-dataset --help' writes a small synthetic dataset to try it on.",
     )
-    p.add_argument(
-        "dataset", help="dataset root holding JPEGImages/ and Annotations/ (DAVIS, MOSE, SA-V layouts)"
+    p.add_argument(  # "?", checked by hand: "--ray DATASET" would otherwise only say DATASET is missing
+        "dataset",
+        nargs="?",
+        help="dataset root holding JPEGImages/ and Annotations/ (DAVIS, MOSE, SA-V layouts)",
     )
     p.add_argument(
         "--out", default="litlora-eval-results", help="results folder (default: ./litlora-eval-results)"
@@ -156,14 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.sequences and args.sequence_list:
         return _error("give --sequences or --sequence-list, not both")
     if args.ray is not None:  # before the dataset is read: a missing Ray is said at once
-        from litlora_desktop.cluster.ray_pool import ClusterError, import_ray
+        from litlora_desktop.cluster.ray_pool import ClusterError, address_is_a_path, import_ray
 
+        if address_is_a_path(args.ray):
+            return _error(f"--ray takes a cluster address, not {args.ray!r}: put the dataset before --ray")
         try:
             import_ray()
         except ClusterError as exc:
             return _error(str(exc))
         if args.cpus_per_task <= 0 or args.retries < 0:
             return _error("--cpus-per-task must be above 0 and --retries at least 0")
+    if args.dataset is None:
+        return _error("the following arguments are required: dataset")
     from litlora_desktop.core.sam2.allocator import tune_malloc
 
     tune_malloc()  # SAM2 on a CPU spends a quarter of its time in page faults otherwise

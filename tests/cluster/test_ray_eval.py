@@ -122,3 +122,10 @@ def test_the_worker_cache_builds_once_per_key():
     for key in ("a", "a", "b", "b", "a"):
         worker_cache(("test", key), lambda key=key: built.append(key) or key.upper())
     assert built == ["a", "b", "a"]  # one entry: moving to another key frees the previous one
+
+
+def test_a_dataset_after_a_bare_ray_is_not_taken_for_an_address(dataset, tmp_path, capsys):
+    """``--ray`` takes an optional address, so ``--ray DATASET`` would try to join a cluster there."""
+    code = main(["--out", str(tmp_path / "o"), *FAST, "--ray", str(dataset[0])])
+    assert code == 2
+    assert "put the dataset before --ray" in capsys.readouterr().err

@@ -50,3 +50,10 @@ def test_track_without_ray_installed_says_how_to_get_it(videos, tmp_path, monkey
     code = main(["track", str(root / "JPEGImages" / names[0]), "--out", str(tmp_path), "--ray", *FAST])
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'litlora-desktop[cluster]'" in err and "Traceback" not in err
+
+
+def test_a_video_after_a_bare_ray_is_not_taken_for_an_address(videos, tmp_path, capsys):
+    root, names = videos
+    video = str(root / "JPEGImages" / names[0])
+    assert main(["track", video, "--out", str(tmp_path), *FAST, "--ray", video]) == 2
+    assert "put the videos before --ray" in capsys.readouterr().err
