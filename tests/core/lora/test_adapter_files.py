@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("each_family")  # every test on every model
 
 
 def test_save_and_load_into_another_session(scene, tmp_path):
-    _, tr, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=40), upto=6)
+    # 8 epochs: an adapter to save and reload, not a good one; below the zero-IoU give-up (epoch 10)
+    _, tr, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=8), upto=6)
     eng.add_correction(obj, 3, scene.mask(obj, 3))
     eng.train(obj)
     want = eng.candidates(obj, 5)[0]

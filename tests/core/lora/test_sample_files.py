@@ -11,7 +11,7 @@ import torch
 
 from litlora_desktop.core.lora.adapter_files import sample_shapes, save_adapters
 from litlora_desktop.core.lora.objects import ObjectLoRA
-from tests.core.lora.conftest import RANDOM_DECODER, setup_engine
+from tests.core.lora.conftest import LORA_FAMILY_KEYS, RANDOM_DECODER, setup_engine
 
 pytestmark = pytest.mark.usefixtures("each_family")  # every test on every model family
 
@@ -24,6 +24,20 @@ def trained(scene, frames=(3, 4)):
         eng.add_correction(obj, f, scene.mask(obj, f))
         eng.train(obj)
     return tr, eng, obj
+
+
+@pytest.fixture(scope="module")
+def _trained_once():
+    return {}  # family -> trained(scene, frames=(3,)), filled by one_lesson
+
+
+@pytest.fixture
+def one_lesson(scene, each_family, _trained_once):
+    """``trained(scene, frames=(3,))`` on the test's family, built once per family in this module.
+    The tests given it only read the engine (saving it is reading) and change only what they saved."""
+    if each_family not in _trained_once:
+        _trained_once[each_family] = trained(scene, frames=(3,))
+    return _trained_once[each_family]
 
 
 def test_samples_come_back_exactly_with_their_adapter_and_the_switch(scene, tmp_path):
@@ -50,15 +64,15 @@ def test_samples_come_back_exactly_with_their_adapter_and_the_switch(scene, tmp_
     assert eng2.train(obj) and eng2.num_samples(obj) == 3
 
 
-def test_the_shapes_checked_on_loading_are_those_a_capture_has(scene):
-    tr, eng, obj = trained(scene, frames=(3,))
+def test_the_shapes_checked_on_loading_are_those_a_capture_has(one_lesson):
+    tr, eng, obj = one_lesson
     x = eng._objects[obj].samples[0]
     got = [x.image_embeddings, *x.high_resolution_features, x.target]
     assert [tuple(t.shape) for t in got] == list(sample_shapes(tr).values())
 
 
-def test_samples_from_another_project_keep_their_origin(scene, tmp_path):
-    _, eng, obj = trained(scene, frames=(3,))
+def test_samples_from_another_project_keep_their_origin(scene, tmp_path, one_lesson):
+    _, eng, obj = one_lesson
     eng.save(tmp_path / "adapters")
     _, _, eng2, _ = setup_engine(scene, upto=6)
     report = eng2.restore(tmp_path / "adapters", object_map={obj: 7}, same_video=False)
@@ -69,8 +83,8 @@ def test_samples_from_another_project_keep_their_origin(scene, tmp_path):
     assert not eng2._objects[7].remove_frame(3)
 
 
-def test_a_folder_saved_before_samples_were_saved_loads_without_samples(scene, tmp_path):
-    _, eng, obj = trained(scene, frames=(3,))
+def test_a_folder_saved_before_samples_were_saved_loads_without_samples(scene, tmp_path, one_lesson):
+    _, eng, obj = one_lesson
     folder = eng.save(tmp_path / "adapters")
     m = json.loads((folder / "litlora.json").read_text())
     for info in m["objects"].values():  # what the earlier version wrote: metadata only, no tensors
@@ -86,8 +100,8 @@ def test_a_folder_saved_before_samples_were_saved_loads_without_samples(scene, t
     assert eng2.num_samples(obj) == 0
 
 
-def test_saved_samples_are_bounded_per_object_and_in_bytes(scene, tmp_path):
-    _, eng, obj = trained(scene, frames=(3,))
+def test_saved_samples_are_bounded_per_object_and_in_bytes(tmp_path, one_lesson):
+    _, eng, obj = one_lesson
     x = eng._objects[obj].samples[0]
     many = [replace(x, frame_index=f, created=1000.0 + f) for f in range(12)]
     objects = {
@@ -106,8 +120,8 @@ def test_saved_samples_are_bounded_per_object_and_in_bytes(scene, tmp_path):
     assert size < 2 * x.nbytes + 4096
 
 
-def test_files_a_save_no_longer_names_are_removed(scene, tmp_path):
-    _, eng, obj = trained(scene, frames=(3,))
+def test_files_a_save_no_longer_names_are_removed(tmp_path, one_lesson):
+    _, eng, obj = one_lesson
     folder = eng.save(tmp_path / "adapters")
     stale = folder / "object42_A1.safetensors"
     stale.write_bytes((folder / f"object{obj}_A1.safetensors").read_bytes())
@@ -117,13 +131,19 @@ def test_files_a_save_no_longer_names_are_removed(scene, tmp_path):
     assert not stale.exists() and keep.exists()
 
 
-@pytest.mark.parametrize("damage", ["nan", "target", "shape", "missing_key", "too_big", "too_many"])
-def test_damaged_samples_are_refused_with_one_sentence(scene, tmp_path, damage):
+# The tensors' shapes and the byte budget differ by family; the file format's other checks do not.
+_DAMAGES = [(f, d) for f in LORA_FAMILY_KEYS for d in ("shape", "too_big")] + [
+    ("sam2.1", d) for d in ("nan", "target", "missing_key", "too_many")
+]
+
+
+@pytest.mark.parametrize(("each_family", "damage"), _DAMAGES, indirect=["each_family"])
+def test_damaged_samples_are_refused_with_one_sentence(scene, tmp_path, damage, one_lesson):
     from safetensors.torch import load_file, save_file
 
     from litlora_desktop.core.lora.errors import LitLoRAError
 
-    _, eng, obj = trained(scene, frames=(3,))
+    _, eng, obj = one_lesson
     folder = eng.save(tmp_path / "adapters")
     path = folder / f"object{obj}_samples.safetensors"
     sd = load_file(str(path))
@@ -151,9 +171,9 @@ def test_damaged_samples_are_refused_with_one_sentence(scene, tmp_path, damage):
     assert eng2.num_adapters(obj) == 0 and eng2.num_samples(obj) == 0, "a refused load changes nothing"
 
 
-def test_only_the_chosen_objects_are_read(scene, tmp_path):
+def test_only_the_chosen_objects_are_read(scene, tmp_path, one_lesson):
     """File ▸ Use adapters… loads the objects the user chose; the others' files are not even read."""
-    _, eng, obj = trained(scene, frames=(3,))
+    _, eng, obj = one_lesson
     folder = eng.save(tmp_path / "adapters")
     (folder / f"object{obj}_samples.safetensors").write_bytes(b"damaged")
     _, _, eng2, _ = setup_engine(scene, upto=6)
