@@ -24,6 +24,7 @@ from litlora_desktop.batch.track import (
     output_folder,
     track_video,
 )
+from litlora_desktop.cluster.options import add_ray_arguments, check_ray_arguments, ray_options
 from litlora_desktop.core.annotations.formats import FORMATS, format_named
 from litlora_desktop.core.model_ids import DEFAULT_MODEL_ID, TINY_RANDOM
 
@@ -72,23 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="cuda, cuda:N, mps, cpu or auto (default)")
     p.add_argument("--quiet", "-q", action="store_true", help="only errors")
-    cluster = p.add_argument_group("on a Ray cluster (pip install 'litlora-desktop[cluster]')")
-    cluster.add_argument(
-        "--ray",
-        nargs="?",
-        const="local",
-        metavar="ADDRESS",
-        help="one Ray task per video: no ADDRESS starts a local Ray, 'auto' joins this machine's cluster, "
-        "host:port or ray://host:10001 joins that one; paths must be the same on every machine",
-    )
-    cluster.add_argument(
-        "--workers", type=int, default=1, help="tasks a local Ray runs at a time (default 1)"
-    )
-    cluster.add_argument("--gpus-per-task", type=float, help="default: 1 when the cluster has GPUs, else 0")
-    cluster.add_argument("--cpus-per-task", type=float, default=1.0, help="default 1")
-    cluster.add_argument(
-        "--retries", type=int, default=3, help="retries of a task whose worker died (default 3)"
-    )
+    p.add_argument("--workers", type=int, default=1, help="with a local --ray: tasks at a time (default 1)")
+    add_ray_arguments(p, "every video")
     return p
 
 
@@ -102,41 +88,18 @@ def track_main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     if not 0.0 <= args.auto_apply <= 1.0:
         return _error("--auto-apply is a confidence between 0 and 1")
-    if args.workers < 1 or args.cpus_per_task <= 0 or args.retries < 0:
-        return _error("--workers must be at least 1, --cpus-per-task above 0 and --retries at least 0")
-    ray = None
-    if args.ray is not None:  # first: a missing Ray is said before any video is looked at
-        try:
-            from litlora_desktop.cluster.ray_pool import (
-                ClusterError,
-                RayOptions,
-                address_is_a_path,
-                import_ray,
-            )
-        except ImportError:  # the desktop bundle leaves the cluster package out
-            return _error(
-                "--ray is not available in the desktop bundle: pip install 'litlora-desktop[cluster]'"
-            )
-        if address_is_a_path(args.ray):
-            return _error(f"--ray takes a cluster address, not {args.ray!r}: put the videos before --ray")
-        try:
-            import_ray()
-        except ClusterError as exc:
-            return _error(str(exc))
+    if args.workers < 1:
+        return _error("--workers must be at least 1")
+    problem = check_ray_arguments(args, "videos")  # first: a missing Ray is said before any video is read
+    if problem:
+        return _error(problem)
     if not args.videos:
         return _error("give at least one VIDEO (a video file or a folder of frames)")
     try:
         jobs = plan_jobs(args)
     except TrackError as exc:
         return _error(str(exc))
-    if args.ray is not None:
-        ray = RayOptions(
-            None if args.ray == "local" else args.ray,
-            args.gpus_per_task,
-            args.cpus_per_task,
-            args.retries,
-            min(args.workers, len(jobs)),
-        )
+    ray = ray_options(args, len(jobs))
     from litlora_desktop.core.sam2.allocator import tune_malloc
 
     tune_malloc()
@@ -168,14 +131,10 @@ def track_main(argv: Sequence[str]) -> int:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from litlora_desktop.cluster.ray_pool import ClusterError
     from litlora_desktop.core.sam2.models import ModelLoadError
 
-    errors: tuple[type[BaseException], ...] = (ModelLoadError,)
-    try:
-        from litlora_desktop.cluster.ray_pool import ClusterError
-    except ImportError:  # the bundle
-        return errors
-    return (*errors, ClusterError)
+    return (ModelLoadError, ClusterError)
 
 
 def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["ClusterError", "RayOptions", "address_is_a_path", "import_ray", "run_on_ray", "worker_cache"]
+__all__ = ["ClusterError", "RayOptions", "import_ray", "run_on_ray", "worker_cache"]
 
 T = TypeVar("T")
 
@@ -45,12 +44,6 @@ class RayOptions:
     cpus_per_task: float = 1.0
     retries: int = 3
     local_slots: int = 1
-
-
-def address_is_a_path(address: str) -> bool:
-    """``--ray [ADDRESS]`` swallows the next word: ``track --ray clip.mp4`` reads the video as the
-    address. An existing file or folder is never a cluster address, so the CLIs say so instead."""
-    return address not in ("local", "auto") and Path(address).expanduser().exists()
 
 
 def import_ray() -> Any:

@@ -15,10 +15,8 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from litlora_desktop.cluster.ray_pool import RayOptions
+from litlora_desktop.cluster.options import add_ray_arguments, check_ray_arguments, ray_options
 
 PROG = "litlora-eval"
 
@@ -53,26 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="processes sharing the sequences (default 1); with a local --ray, the tasks Ray runs at a time",
     )
-    cluster = p.add_argument_group("on a Ray cluster (pip install 'litlora-desktop[cluster]')")
-    cluster.add_argument(
-        "--ray",
-        nargs="?",
-        const="local",
-        metavar="ADDRESS",
-        help="run every (run, sequence) as a Ray task: no ADDRESS starts a local Ray; 'auto' joins the "
-        "cluster of this machine (ray start); host:port or ray://host:10001 joins that one",
-    )
-    cluster.add_argument(
-        "--gpus-per-task",
-        type=float,
-        help="GPUs each task asks for, fractions share a GPU (default: 1 when the cluster has GPUs, else 0)",
-    )
-    cluster.add_argument(
-        "--cpus-per-task", type=float, default=1.0, help="CPU cores each task asks for (default 1)"
-    )
-    cluster.add_argument(
-        "--retries", type=int, default=3, help="times a task is retried when its worker dies (default 3)"
-    )
+    add_ray_arguments(p, "every (run, sequence)")
     p.add_argument(
         "--lora", choices=("off", "on", "both"), default="both", help="LIT-LoRA runs (default both)"
     )
@@ -157,17 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--adapters must be at least 1")
     if args.sequences and args.sequence_list:
         return _error("give --sequences or --sequence-list, not both")
-    if args.ray is not None:  # before the dataset is read: a missing Ray is said at once
-        from litlora_desktop.cluster.ray_pool import ClusterError, address_is_a_path, import_ray
-
-        if address_is_a_path(args.ray):
-            return _error(f"--ray takes a cluster address, not {args.ray!r}: put the dataset before --ray")
-        try:
-            import_ray()
-        except ClusterError as exc:
-            return _error(str(exc))
-        if args.cpus_per_task <= 0 or args.retries < 0:
-            return _error("--cpus-per-task must be above 0 and --retries at least 0")
+    problem = check_ray_arguments(args, "dataset")  # before the dataset is read
+    if problem:
+        return _error(problem)
     if args.dataset is None:
         return _error("the following arguments are required: dataset")
     from litlora_desktop.core.sam2.allocator import tune_malloc
@@ -259,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
             workers=min(args.workers, max(1, len(todo))),
             progress=progress,
             on_error=failures.append,
-            ray=_ray_options(args, len(todo)),
+            ray=ray_options(args, len(todo)),
         )
     except (ModelLoadError, EvalError, ValueError, ClusterError) as exc:
         progress.close()
@@ -310,21 +281,6 @@ def _run(args: argparse.Namespace) -> int:
     for f in failures:
         print(f"{PROG}: {f.run} {f.sequence} failed: {f.error}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def _ray_options(args: argparse.Namespace, tasks: int) -> RayOptions | None:
-    """--ray's options (None without --ray); a local Ray gets --workers slots."""
-    if args.ray is None:
-        return None
-    from litlora_desktop.cluster.ray_pool import RayOptions
-
-    return RayOptions(
-        address=None if args.ray == "local" else args.ray,
-        gpus_per_task=args.gpus_per_task,
-        cpus_per_task=args.cpus_per_task,
-        retries=args.retries,
-        local_slots=min(args.workers, max(1, tasks)),
-    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,11 @@ class WorkerKiller(threading.Thread):
         while not self.stop.is_set() and time.monotonic() < end:
             pids = running_task_pids(self.name_)
             if pids:
-                time.sleep(0.05)  # inside the task, past its start
+                # well inside the task (the tests' tasks take seconds): a worker killed while it still
+                # fetches the task's arguments is replaced by Ray without counting a retry
+                time.sleep(0.8)
+                if pids[0] not in running_task_pids(self.name_):
+                    continue  # it finished meanwhile: an idle worker's death proves nothing
                 try:
                     os.kill(pids[0], signal.SIGKILL)
                 except ProcessLookupError:

@@ -86,7 +86,7 @@ def test_a_task_whose_worker_dies_past_its_retries_is_reported_like_a_failed_seq
     killer.start()
     try:
         code = main(
-            [str(root), "--out", str(tmp_path / "o"), "--ray", "--retries", "0", "--lora", "off", *FAST]
+            [str(root), "--out", str(tmp_path / "o"), "--ray", "--retries", "0", "--lora", "on", *FAST]
         )
     finally:
         killer.stop.set()
@@ -94,10 +94,10 @@ def test_a_task_whose_worker_dies_past_its_retries_is_reported_like_a_failed_seq
     assert killer.killed is not None
     err = capsys.readouterr().err
     assert code == 1  # some sequences failed, the others are reported
-    failed = [n for n in names if f"sam2 {n} failed: worker failed:" in err]
+    failed = [n for n in names if f"litlora-oracle {n} failed: worker failed:" in err]
     assert len(failed) == 1, err
     assert "Traceback" not in err
-    done = {p.stem for p in (tmp_path / "o" / "runs" / "sam2").glob("*.json")}
+    done = {p.stem for p in (tmp_path / "o" / "runs" / "litlora-oracle").glob("*.json")}
     assert done == set(names) - set(failed)
 
 

@@ -1,0 +1,66 @@
+"""The ``--ray`` options both command lines share, and their checks; importing this never imports Ray."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ray
+
+__all__ = ["add_ray_arguments", "check_ray_arguments", "ray_options"]
+
+
+def add_ray_arguments(parser: argparse.ArgumentParser, task: str) -> None:
+    """``--ray [ADDRESS]``, ``--gpus-per-task``, ``--cpus-per-task``, ``--retries``; ``task`` says what
+    one Ray task is ("every (run, sequence)", "every video")."""
+    group = parser.add_argument_group("on a Ray cluster (pip install 'litlora-desktop[cluster]')")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help=f"run {task} as a Ray task: no ADDRESS starts a local Ray with --workers slots; 'auto' joins "
+        "the cluster of this machine (ray start); host:port or ray://host:10001 joins that one. Paths must "
+        "be the same on every machine",
+    )
+    group.add_argument(
+        "--gpus-per-task",
+        type=float,
+        help="GPUs each task asks for, fractions share a GPU (default: 1 when the cluster has GPUs, else 0)",
+    )
+    group.add_argument(
+        "--cpus-per-task", type=float, default=1.0, help="CPU cores (and torch threads) per task (default 1)"
+    )
+    group.add_argument(
+        "--retries", type=int, default=3, help="times a task is retried when its worker dies (default 3)"
+    )
+
+
+def check_ray_arguments(args: argparse.Namespace, inputs: str) -> str | None:
+    """What is wrong with the ``--ray`` options, in one sentence (None: nothing). Run first, so a
+    missing Ray is said before any input is read. ``inputs`` names what comes before ``--ray``."""
+    if args.ray is None:
+        return None
+    if args.ray not in ("local", "auto") and Path(args.ray).expanduser().exists():
+        # the address is optional, so "--ray clip.mp4" took the input for one
+        return f"--ray takes a cluster address, not {args.ray!r}: put the {inputs} before --ray"
+    if args.cpus_per_task <= 0 or args.retries < 0:
+        return "--cpus-per-task must be above 0 and --retries at least 0"
+    try:
+        import_ray()
+    except ClusterError as exc:
+        return str(exc)
+    return None
+
+
+def ray_options(args: argparse.Namespace, tasks: int) -> RayOptions | None:
+    """``--ray``'s options (None without it); a local Ray gets ``--workers`` slots, at most one per task."""
+    if args.ray is None:
+        return None
+    return RayOptions(
+        address=None if args.ray == "local" else args.ray,
+        gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task,
+        retries=args.retries,
+        local_slots=min(args.workers, max(1, tasks)),
+    )
