@@ -2,7 +2,8 @@
 
 Four ways to run the same evaluation on this machine: ``--workers 1`` and ``--workers 2`` (the
 home-made process pool), and ``--ray --workers 1`` / ``--ray --workers 2`` (a local Ray started for
-the run with that many task slots). Each round runs all four in a rotated order, each into a fresh
+the run with that many task slots), each worker with the same torch threads both ways (the cores
+divided by the workers; more threads than cores is several times slower on a busy machine). Each round runs all four in a rotated order, each into a fresh
 results folder (nothing resumed), as a separate process timed from start to exit, so Ray's start-up
 and shut-down are in the figure, as a user pays them. Printed per configuration: the median wall time
 over rounds with the spread (min-max), and the ratio of Ray to the pool with the same workers
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import statistics
 import subprocess
@@ -28,11 +30,13 @@ from pathlib import Path
 
 from litlora_desktop.eval.synthetic_dataset import DEFAULT_SCENARIOS, write_synthetic_dataset
 
+CORES = os.cpu_count() or 1
+# the same torch threads per worker both ways: the pool gives each process cores // workers threads
 CONFIGS = {
     "pool x1": ["--workers", "1"],
     "pool x2": ["--workers", "2"],
-    "ray x1": ["--ray", "--workers", "1"],
-    "ray x2": ["--ray", "--workers", "2"],
+    "ray x1": ["--ray", "--workers", "1", "--cpus-per-task", str(max(1, CORES))],
+    "ray x2": ["--ray", "--workers", "2", "--cpus-per-task", str(max(1, CORES // 2))],
 }
 
 
