@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["APP_CORRECTIONS_AS_COND", "EngineState", "load_any_model", "load_model"]
 
 
-class Cancellable:  # what propagate and train read of a job (the model thread's Job, or a headless stand-in)
+class Cancellable(Protocol):
+    """What ``propagate`` and ``train`` read of a job: the model thread's ``Job``, or batch tracking's."""
+
     cancelled: bool
 
 
