@@ -30,6 +30,7 @@ from peft.functional import (
 )
 from peft.tuners.tuners_utils import BaseTunerLayer
 
+from litlora_desktop.core.lora.decoder_run import DecoderRun, Groups, Prepared
 from litlora_desktop.core.lora.errors import LitLoRAError
 from litlora_desktop.core.lora.losses import gate, iou_scores
 from litlora_desktop.core.lora.objects import AdapterRecord, ObjectLoRA
@@ -59,6 +60,7 @@ class AdapterBank:
         self.decoder = tracker.model.mask_decoder
         self.lock = tracker.model_lock
         self.prefix = f"b{next(_bank_ids)}"
+        self.runner = DecoderRun(self.decoder)
         self.constants: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------------------ decoder constants
@@ -95,6 +97,8 @@ class AdapterBank:
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             inject_adapter_in_model(config, self.decoder, adapter_name=name)
         self.enable(False)
+        for m in self._dropouts(name):  # PEFT makes them in training mode; only ``active`` turns them on
+            m.train(False)
         ad = AdapterRecord(name=name, label=label)
         ob.adapters[name] = ad
         return ad
@@ -113,6 +117,9 @@ class AdapterBank:
 
     def _layers(self) -> list[BaseTunerLayer]:
         return [m for m in self.decoder.modules() if isinstance(m, BaseTunerLayer)]
+
+    def _dropouts(self, name: str) -> list[torch.nn.Module]:
+        return [m for n, m in self.decoder.named_modules() if n.endswith(f"lora_dropout.{name}")]
 
     def params(self, name: str) -> list[torch.nn.Parameter]:
         """The trainable weights of one adapter."""
@@ -160,7 +167,7 @@ class AdapterBank:
         self.enable(True)
         dyn = self.decoder.dynamic_multimask_via_stability
         self.decoder.dynamic_multimask_via_stability = False
-        drop = [m for n, m in self.decoder.named_modules() if n.endswith(f"lora_dropout.{name}")]
+        drop = self._dropouts(name)
         for m in drop:
             m.train(train)
         try:
@@ -178,7 +185,12 @@ class AdapterBank:
     def forward(
         self, embeddings: torch.Tensor, hires: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decoder alone, single-mask: (logits at S x S (B, S, S), predicted IoU (B,), object score (B,))."""
+        """The reference path: the transformers decoder with the active adapter, single-mask, logits
+        upsampled to S x S: (logits (B, S, S), predicted IoU (B,), object score (B,)).
+
+        Training and candidates use ``prepare`` and ``run`` (the same maths, the frozen part done
+        once); this stays as what they are tested and benchmarked against.
+        """
         assert self.constants is not None
         pos, sparse, dense = self.constants
         b = embeddings.shape[0]
@@ -191,15 +203,38 @@ class AdapterBank:
                 multimask_output=False,
                 high_resolution_features=hires,
             )
+        return self.to_input_size(masks[:, 0]), iou.float().reshape(b), obj.float().reshape(b)
+
+    def to_input_size(self, low_res: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) low-resolution logits as float (B, S, S) logits at the model's input size."""
         s = self.tracker.image_size
-        logits = torch.nn.functional.interpolate(
-            masks[:, 0].float(), size=(s, s), mode="bilinear", align_corners=False
-        )
-        return logits[:, 0], iou.float().reshape(b), obj.float().reshape(b)
+        x = low_res.float()[:, None] if low_res.dim() == 3 else low_res.float()
+        return torch.nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)[:, 0]
+
+    def prepare(self, embeddings: torch.Tensor, hires: list[torch.Tensor]) -> Prepared:
+        """The part of a decoder pass on these captured inputs that no adapter changes (once per sample)."""
+        assert self.constants is not None
+        with self._autocast():
+            return self.runner.prepare(embeddings, hires, self.constants)
+
+    def run(self, prep: Prepared, groups: Groups) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder on prepared inputs, each group of rows with its adapter (``DecoderRun.run``):
+        (low-resolution logits (B, S/4, S/4), predicted IoU (B,), object score (B,)), as float."""
+        with self._autocast():
+            low, iou, obj = self.runner.run(prep, groups)
+        return low.float(), iou.float(), obj.float()
 
     def ious(self, name: str, samples: list[CorrectionSample]) -> torch.Tensor:
         """How well one adapter already gives each sample's target (IoU per sample)."""
         emb, hires, tgt = stack_samples(samples)
-        with self.lock, self.active(name), torch.no_grad():
-            logits, _, scores = self.forward(emb, hires)
-        return iou_scores(gate(logits, scores), tgt)
+        with self.lock, torch.no_grad():
+            low, _, scores = self.run(self.prepare(emb, hires), [(name, len(samples))])
+        return iou_scores(gate(self.to_input_size(low), scores), tgt)
+
+    def ious_each(self, names: list[str], sample: CorrectionSample) -> torch.Tensor:
+        """How well each of ``names`` already gives one sample's target, in one decoder call."""
+        emb, hires, tgt = stack_samples([sample])
+        k = len(names)
+        with self.lock, torch.no_grad():
+            low, _, scores = self.run(self.prepare(emb, hires).repeat(k), [(n, 1) for n in names])
+        return iou_scores(gate(self.to_input_size(low), scores), tgt.expand(k, -1, -1))

@@ -48,26 +48,30 @@ def propose(bank: AdapterBank, ob: ObjectLoRA, cap: DecoderCapture) -> list[Cand
     """
     src = bank.tracker.source
     s = bank.tracker.image_size
+    names = list(ob.adapters)
     out: list[CandidateMask] = []
+    if not names:
+        return out
     with bank.lock, torch.no_grad():
-        hires = list(cap.high_resolution_features)
         sam = None
         if cap.sam_low_res_logits is not None:
             sam = upsample_logits(cap.sam_low_res_logits, s, src.height, src.width)[0] > 0
-        for name, ad in ob.adapters.items():
-            with bank.active(name):
-                logits, iou, obj = bank.forward(cap.image_embeddings, hires)
-            mask_t = upsample_logits(logits[:, None], s, src.height, src.width)[0] > 0
-            if float(obj[0]) <= 0:  # SAM2's rule: a non-positive object score means "not here"
+        # every adapter in one decoder call, the frame's frozen part computed once
+        prep = bank.prepare(cap.image_embeddings, list(cap.high_resolution_features))
+        low, iou, obj = bank.run(prep.repeat(len(names)), [(n, 1) for n in names])
+        masks = upsample_logits(low[:, None], s, src.height, src.width) > 0
+        for i, name in enumerate(names):
+            mask_t = masks[i]
+            if float(obj[i]) <= 0:  # SAM2's rule: a non-positive object score means "not here"
                 mask_t = torch.zeros_like(mask_t)
             out.append(
                 CandidateMask(
                     object_id=cap.object_id,
                     frame_index=cap.frame_index,
-                    adapter=ad.label,
+                    adapter=ob.adapters[name].label,
                     mask=mask_t.cpu().numpy(),
-                    predicted_iou=float(iou[0]),
-                    object_score=float(obj[0]),
+                    predicted_iou=float(iou[i]),
+                    object_score=float(obj[i]),
                     iou_with_sam=_iou(mask_t, sam) if sam is not None else float("nan"),
                 )
             )

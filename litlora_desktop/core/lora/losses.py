@@ -70,6 +70,20 @@ def score_loss(object_scores: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return F.binary_cross_entropy_with_logits(object_scores, present)
 
 
+def downsample_target(target: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, S, S) uint8 targets at (B, size, size), the decoder's own mask resolution.
+
+    By the rule ``samples.target_from_mask`` resizes a mask with: a pixel is void where at least half
+    of the area it covers is void, else foreground where at least half is foreground. The loss at
+    the decoder's resolution needs no upsampling of the logits and has 1/16 of the pixels.
+    """
+    if target.shape[-1] == size:
+        return target
+    fg = F.interpolate((target == 1).float()[:, None], size=(size, size), mode="area")[:, 0] >= 0.5
+    void = F.interpolate((target == VOID).float()[:, None], size=(size, size), mode="area")[:, 0] >= 0.5
+    return torch.where(void, torch.full_like(fg, VOID, dtype=torch.uint8), fg.to(torch.uint8))
+
+
 def gate(logits: torch.Tensor, object_scores: torch.Tensor) -> torch.Tensor:
     """(B, H, W) logits with frames whose object score is not positive made "no object" (SAM2's rule)."""
     return torch.where(object_scores.reshape(-1, 1, 1) > 0, logits, torch.full_like(logits, -1024.0))

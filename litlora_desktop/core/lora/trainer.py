@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from litlora_desktop.core.lora.adapters import AdapterBank
-from litlora_desktop.core.lora.losses import gate, iou_scores, mask_loss, score_loss
+from litlora_desktop.core.lora.decoder_run import Prepared
+from litlora_desktop.core.lora.losses import downsample_target, gate, iou_scores, mask_loss, score_loss
 from litlora_desktop.core.lora.objects import AdapterRecord, ObjectLoRA
 from litlora_desktop.core.lora.samples import CorrectionSample, stack_samples
 from litlora_desktop.core.lora.settings import LoraSettings
@@ -46,6 +47,10 @@ class Trainer:
     ``settings`` is read at the moments the engine used to read its settings, so a settings object
     replaced on the engine (a loaded adapter folder brings its rank) takes effect as before.
     """
+
+    reference = False
+    """True: every epoch calls the transformers decoder whole, loss at S x S, as before issue 15 (the
+    peer ``benchmarks/lora_speed.py`` measures against, and what the tests hold the new path to)."""
 
     def __init__(
         self, bank: AdapterBank, objects: dict[int, ObjectLoRA], settings: Callable[[], LoraSettings]
@@ -127,10 +132,11 @@ class Trainer:
         """(adapter name, whether it is new, the batch to train on) for one correction (§4.4)."""
         s = self._settings()
         best_name, best_iou = None, -1.0
-        for name in ob.adapters:
-            iou = float(self.bank.ious(name, [sample])[0])
-            if iou > best_iou:
-                best_name, best_iou = name, iou
+        names = list(ob.adapters)
+        if names:  # every adapter scores the correction in one decoder call; the first best wins
+            scores = self.bank.ious_each(names, sample)
+            best = int(torch.argmax(scores))
+            best_name, best_iou = names[best], float(scores[best])
         if best_name is None or (best_iou <= s.new_adapter_iou and len(ob.adapters) < s.max_adapters):
             return self._new_adapter_locked(ob, object_id).name, True, [sample]
         earlier = [x for x in ob.samples if x.adapter == best_name and x is not sample]
@@ -151,16 +157,24 @@ class Trainer:
         max_epochs: int,
         should_cancel: CancelFn | None,
     ) -> Iterator[TrainProgress]:
-        """Train one adapter with early stopping (§4.3), keeping the best epoch's weights."""
+        """Train one adapter with early stopping (§4.3), keeping the best epoch's weights.
+
+        The decoder's frozen part is computed once for the batch (``AdapterBank.prepare``), each
+        epoch runs only the rest. The mask loss is at S x S, or on the decoder's own low-resolution
+        logits without ``loss_full_res``; the IoU that early stopping reads is at S x S either way.
+        """
         s = self._settings()
         bank = self.bank
         emb, hires, tgt = stack_samples(samples)
         with self.lock:
             params = bank.params(name)
             best_state = None if new else bank.snapshot(name)
-        best_iou = -1.0 if new else float(bank.ious(name, samples).mean())
+            prep = None if self.reference else bank.prepare(emb, hires)
+            best_iou = -1.0 if new else self._iou(name, prep, emb, hires, tgt)
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=s.weight_decay)
         n = emb.shape[0]
+        full = s.loss_full_res or prep is None
+        loss_tgt = tgt if full else downsample_target(tgt, prep.mask_size)
         # the authors' loop: one optimiser step per sample per epoch (a fine-tune with 5 replayed
         # samples takes 6 steps an epoch); per_sample_steps=False: one step on the whole batch
         groups = [torch.arange(n)] if not s.per_sample_steps else None
@@ -173,9 +187,13 @@ class Trainer:
                 losses = []
                 with torch.inference_mode(False), torch.enable_grad(), bank.active(name, train=True):
                     for idx in groups or torch.randperm(n).split(1):
-                        logits, _, scores = bank.forward(emb[idx], [h[idx] for h in hires])
+                        if prep is None:  # the reference path (``reference``)
+                            logits, _, scores = bank.forward(emb[idx], [h[idx] for h in hires])
+                        else:
+                            logits, _, scores = bank.run(prep.select(idx), [(name, len(idx))])
+                            logits = bank.to_input_size(logits) if full else logits
                         loss = mask_loss(
-                            logits, tgt[idx], s.focal_weight, s.dice_weight, s.focal_alpha, s.focal_gamma
+                            logits, loss_tgt[idx], s.focal_weight, s.dice_weight, s.focal_alpha, s.focal_gamma
                         )
                         loss = loss + s.score_weight * score_loss(scores, tgt[idx])
                         opt.zero_grad(set_to_none=True)
@@ -183,9 +201,7 @@ class Trainer:
                         opt.step()
                         losses.append(float(loss.detach()))
                 loss_v = sum(losses) / len(losses)
-                with bank.active(name), torch.no_grad():
-                    logits, _, scores = bank.forward(emb, hires)
-                    iou_v = float(iou_scores(gate(logits, scores), tgt).mean())
+                iou_v = self._iou(name, prep, emb, hires, tgt)
                 if iou_v > best_iou:
                     best_iou, best_state, since_gain = iou_v, bank.snapshot(name), 0
                 else:
@@ -222,6 +238,25 @@ class Trainer:
             finished=True,
             outcome=outcome,
         )
+
+    def _iou(
+        self,
+        name: str,
+        prep: Prepared | None,
+        emb: torch.Tensor,
+        hires: list[torch.Tensor],
+        tgt: torch.Tensor,
+    ) -> float:
+        """Mean IoU of the adapter on the batch at S x S (what early stopping reads), dropout off."""
+        bank = self.bank
+        with torch.no_grad():
+            if prep is None:  # the reference path
+                with bank.active(name):
+                    logits, _, scores = bank.forward(emb, hires)
+            else:
+                low, _, scores = bank.run(prep, [(name, emb.shape[0])])
+                logits = bank.to_input_size(low)
+            return float(iou_scores(gate(logits, scores), tgt).mean())
 
     def _label(self, object_id: int, name: str) -> str:
         return self._objects[object_id].label_of(name)

@@ -71,13 +71,13 @@ def test_a_candidate_whose_object_score_says_absent_is_the_empty_mask(scene, mon
     eng.train(obj)
     present = eng.candidates(obj, 3)[0]
     assert present.object_score > 0 and present.mask.any()
-    forward = eng.bank.forward
+    run = eng.bank.run
 
     def absent(*a, **k):
-        logits, iou, score = forward(*a, **k)
+        logits, iou, score = run(*a, **k)
         return logits, iou, -score.abs() - 0.5
 
-    monkeypatch.setattr(eng.bank, "forward", absent)
+    monkeypatch.setattr(eng.bank, "run", absent)
     hidden = eng.candidates(obj, 3)[0]
     assert hidden.object_score < 0 and not hidden.mask.any()
     got = eng.accept(hidden)  # accepting it tells SAM2 the object is gone, as its own mask would
