@@ -11,20 +11,30 @@ done), 2 bad arguments or model, 130 interrupted (finished videos are kept).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from litlora_desktop.batch.track import (
+    Tracked,
     TrackError,
     TrackJob,
     TrackReport,
+    check_outputs,
     first_masks,
     output_folder,
+    run_job,
+    save_tracked,
     track_video,
 )
-from litlora_desktop.cluster.options import add_ray_arguments, check_ray_arguments, ray_options
+from litlora_desktop.cluster.options import (
+    absolute_if_local,
+    add_ray_arguments,
+    check_ray_arguments,
+    ray_options,
+)
 from litlora_desktop.core.annotations.formats import FORMATS, format_named
 from litlora_desktop.core.model_ids import DEFAULT_MODEL_ID, TINY_RANDOM
 
@@ -60,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--auto-apply",
         type=float,
-        default=0.9,
         metavar="CONFIDENCE",
-        help="with --adapters: the candidate confidence (0-1) above which it is applied (default 0.9)",
+        help="apply an adapter's candidate instead of SAM2's mask when its confidence (0-1) is above this "
+        "(default 0.9 with --adapters; alone, it uses the adapters of each video's own project)",
     )
     p.add_argument("--format", choices=FORMATS, help="also export each video's masks in this format")
     p.add_argument("--overwrite", action="store_true", help="replace projects and exports that exist")
@@ -86,7 +96,7 @@ def _error(msg: str) -> int:
 def track_main(argv: Sequence[str]) -> int:
     """Entry point of the subcommand; never a traceback for a user error."""
     args = build_parser().parse_args(list(argv))
-    if not 0.0 <= args.auto_apply <= 1.0:
+    if args.auto_apply is not None and not 0.0 <= args.auto_apply <= 1.0:
         return _error("--auto-apply is a confidence between 0 and 1")
     if args.workers < 1:
         return _error("--workers must be at least 1")
@@ -110,12 +120,27 @@ def track_main(argv: Sequence[str]) -> int:
         reports.append(r)
         shown.finished(r)
 
-    device = None if args.device == "auto" else args.device
-    try:
-        if ray is None:
-            run_local(jobs, args.model, device, done, on_frame=shown.frame)
+    todo = []
+    for job in jobs:  # outputs that would be refused after minutes of tracking are refused now
+        try:
+            check_outputs(job)
+        except TrackError as exc:
+            done(TrackReport(str(job.video), str(job.out), error=str(exc)))
         else:
-            run_on_cluster(jobs, args.model, device, ray, done)
+            todo.append(job)
+    device = None if args.device == "auto" else args.device
+    model = absolute_if_local(args.model)
+    if args.quiet:  # the model's loading bars too
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    try:
+        if not todo:
+            pass
+        elif ray is None:
+            run_local(todo, model, device, done, on_frame=shown.frame)
+        else:
+            run_on_cluster(todo, model, device, ray, done)
     except KeyboardInterrupt:
         print(
             f"\n{PROG}: interrupted; {len(reports)} videos finished are kept in {args.out}", file=sys.stderr
@@ -139,8 +164,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
     """One job per video, every path made absolute (a Ray worker may run elsewhere)."""
-    out = Path(args.out).expanduser().resolve()
-    videos = [Path(v).expanduser().resolve() for v in args.videos]
+    out = _absolute(args.out)
+    videos = [_absolute(v) for v in args.videos]
     for v in videos:
         if not v.exists():
             raise TrackError(f"{v} does not exist")
@@ -150,12 +175,12 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
         raise TrackError(
             f"two videos would write the same project {dup}: track them into separate --out folders"
         )
-    masks = Path(args.masks).expanduser().resolve() if args.masks else None
+    masks = _absolute(args.masks) if args.masks else None
     if masks is not None and not masks.exists():
         raise TrackError(f"{masks} does not exist")
     if args.project and len(videos) > 1:
         raise TrackError("--project is one video's project: with several videos, each uses its own")
-    adapters = Path(args.adapters).expanduser().resolve() if args.adapters else None
+    adapters = _absolute(args.adapters) if args.adapters else None
     if adapters is not None and not adapters.is_dir():
         raise TrackError(f"{adapters} is not a project folder")
     fmt = args.format
@@ -170,7 +195,7 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
                 video=v,
                 out=proj,
                 masks=first_masks(masks, v, single=len(videos) == 1) if masks is not None else None,
-                project=Path(args.project).expanduser().resolve() if args.project else None,
+                project=_absolute(args.project) if args.project else None,
                 adapters=adapters,
                 auto_apply=args.auto_apply,
                 export_format=fmt,
@@ -180,6 +205,12 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
         )
     out.mkdir(parents=True, exist_ok=True)
     return jobs
+
+
+def _absolute(path: str) -> Path:
+    """An absolute path (a Ray worker runs in another folder), symlinks kept: a linked video keeps
+    its own name for its project and its first masks."""
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def load_track_model(spec: str, device: str | None) -> Any:
@@ -202,17 +233,17 @@ def run_local(
     """Every job in this process, one after the other, with the model loaded once."""
     loaded = load_track_model(model, device)
     for job in jobs:
-        done(track_video(job, loaded, on_frame))
+        done(run_job(job, loaded, on_frame))
 
 
-def ray_track_task(job: TrackJob, gpus: float, model: str, device: str | None, threads: int) -> TrackReport:
-    """One video as a Ray task; the worker keeps the model for its next video."""
+def ray_track_task(job: TrackJob, gpus: float, model: str, device: str | None, threads: int) -> Tracked:
+    """One video as a Ray task: tracked here, written by the driver (``save_tracked``); the worker
+    keeps the model for its next video."""
     import torch
 
-    from litlora_desktop.cluster.ray_pool import worker_cache
+    from litlora_desktop.cluster.ray_pool import task_device, worker_cache
 
-    if gpus > 0 and device != "cpu":
-        device = "cuda"  # Ray makes the task's GPU the only one the worker sees
+    device = task_device(device, gpus)
     torch.set_num_threads(threads)
     loaded = worker_cache(("track", model, device), lambda: load_track_model(model, device))
     return track_video(job, loaded)
@@ -225,7 +256,7 @@ def run_on_cluster(
     options: Any,
     done: Callable[[TrackReport], None],
 ) -> None:
-    """One Ray task per video; each report comes back as its video finishes."""
+    """One Ray task per video; the driver writes each video's project as its task finishes."""
     from litlora_desktop.cluster.ray_pool import run_on_ray, task_threads
 
     run_on_ray(
@@ -233,7 +264,7 @@ def run_on_cluster(
         jobs,
         options,
         args=(model, device, task_threads(options)),
-        on_result=lambda job, r: done(r),
+        on_result=lambda job, tracked: done(save_tracked(job, tracked)),
         on_failure=lambda job, msg: done(TrackReport(str(job.video), str(job.out), error=msg)),
     )
 

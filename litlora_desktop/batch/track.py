@@ -13,18 +13,31 @@ Where the first masks come from, per video (``first_masks``):
   * otherwise the video's own project (``clip.litlora`` beside ``clip.mp4``, or ``--project``): its
     objects and every mask the annotator made there. It is read, never written.
 
-The output project is new: an existing one is refused unless ``overwrite`` (nothing of the user's
-work is replaced by accident).
+The tracking (``track_video``, which may run on a Ray worker) writes nothing: it hands back the
+store and the adapters' files, and the driver writes them (``save_tracked``), so a cluster's
+outputs land where the command was run. The output project is new: an existing one is refused
+unless ``overwrite``, and even then never the project the first masks come from; a replaced project
+is swapped in whole (written beside it first), so no autosave or adapter of the old one survives
+into the new one, and a failure leaves the old one as it was.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litlora_desktop.core.annotations.formats import export, format_named, import_annotations
+from litlora_desktop.core.annotations.formats import (
+    ExportError,
+    check_not_protected,
+    export,
+    format_named,
+    import_annotations,
+)
 from litlora_desktop.core.annotations.project import Project, default_project_path
 from litlora_desktop.core.annotations.records import MaskRecord, adapter_provenance
 from litlora_desktop.core.annotations.store import AnnotationStore
@@ -33,9 +46,21 @@ from litlora_desktop.core.video.sources import VideoSource
 from litlora_desktop.workers.engine_state import EngineState
 from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
 
-__all__ = ["TrackError", "TrackJob", "TrackReport", "first_masks", "output_folder", "track_video"]
+__all__ = [
+    "TrackError",
+    "TrackJob",
+    "TrackReport",
+    "Tracked",
+    "check_outputs",
+    "first_masks",
+    "output_folder",
+    "run_job",
+    "save_tracked",
+    "track_video",
+]
 
 MASK_SUFFIXES = (".json", ".xml")  # COCO, CVAT; a folder is DAVIS
+DEFAULT_AUTO_APPLY = 0.9  # with --adapters and no --auto-apply
 
 
 class TrackError(Exception):
@@ -51,7 +76,7 @@ class TrackJob:
     masks: Path | None = None  # an annotation file or folder to import, else ``project``
     project: Path | None = None  # a project of this video whose masks are the prompts
     adapters: Path | None = None  # a project (or adapters folder) whose LIT-LoRA adapters auto-apply
-    auto_apply: float = 0.9  # candidate confidence above which it replaces SAM2's mask
+    auto_apply: float | None = None  # candidate confidence above which it replaces SAM2's mask; None: off
     export_format: str | None = None
     export_to: Path | None = None
     overwrite: bool = False
@@ -72,6 +97,7 @@ class TrackReport:
     exported: str | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    adapter_files: dict[str, bytes] = field(default_factory=dict)  # while tracking only
 
 
 def output_folder(out_dir: Path, video: Path) -> Path:
@@ -85,44 +111,90 @@ def first_masks(masks: Path, video: Path, single: bool) -> Path:
     for cand in (masks / stem, *(masks / f"{stem}{s}" for s in MASK_SUFFIXES)):
         if masks.is_dir() and cand.exists():
             return cand
-    if single or masks.is_file():
+    if single:
         return masks
+    if masks.is_file():
+        raise TrackError(
+            f"{masks} is one annotation, and there are several videos: give a folder holding one per video, "
+            f"named after it ({stem}/, {stem}.json or {stem}.xml)"
+        )
     raise TrackError(
         f"{masks} holds no annotation named after the video ({stem}/, {stem}.json or {stem}.xml)"
     )
 
 
-def track_video(job: TrackJob, loaded: Any, on_frame: Any = None) -> TrackReport:
-    """Track one video with an already loaded model; every failure is the report's ``error``."""
-    report = TrackReport(str(job.video), str(job.out))
+@dataclass
+class Tracked:
+    """What tracking one video gives back (picklable: from a worker process or a Ray task)."""
+
+    report: TrackReport
+    store: dict[str, Any] | None = None  # AnnotationStore.to_json()
+    adapters: dict[str, bytes] = field(default_factory=dict)  # the adapters folder's files
+
+
+def run_job(job: TrackJob, loaded: Any, on_frame: Any = None) -> TrackReport:
+    """Track one video and write its project and export (in this process)."""
+    return save_tracked(job, track_video(job, loaded, on_frame))
+
+
+def track_video(job: TrackJob, loaded: Any, on_frame: Any = None) -> Tracked:
+    """Track one video with an already loaded model; writes nothing. Every failure is the report's
+    ``error`` (a run over hundreds of videos reports one, it does not stop on it)."""
+    tracked = Tracked(TrackReport(str(job.video), str(job.out)))
     t0 = time.perf_counter()
     try:
-        _track(job, loaded, report, on_frame)
+        check_outputs(job)
+        _track(job, loaded, tracked, on_frame)
     except TrackError as exc:
-        report.error = str(exc)
-    except Exception as exc:  # a headless run over hundreds of videos reports, never stops, on one
-        report.error = f"{exc.__class__.__name__}: {exc}"
-    report.seconds = time.perf_counter() - t0
-    return report
+        tracked.report.error = str(exc)
+    except Exception as exc:
+        tracked.report.error = f"{exc.__class__.__name__}: {exc}"
+    tracked.report.seconds = time.perf_counter() - t0
+    return tracked
 
 
-def _track(job: TrackJob, loaded: Any, report: TrackReport, on_frame: Any) -> None:
+def check_outputs(job: TrackJob) -> None:
+    """Refuse outputs that would replace the user's work: an existing project or export without
+    ``overwrite``, and ever the project the first masks come from, the video, or the project's own
+    folder as the export. Checked before tracking (minutes) and again before writing."""
+    source_project = job.project if job.project is not None else default_project_path(job.video)
+    if job.masks is None and _same_folder(job.out, source_project):
+        raise TrackError(f"{job.out} is the project the first masks are read from: choose another --out")
     if (job.out / "project.json").exists() and not job.overwrite:
         raise TrackError(f"{job.out} already holds a project: pass --overwrite to replace it")
+    if job.export_to is not None:
+        try:
+            check_not_protected(job.export_to, [job.out, source_project, job.video])
+        except ExportError as exc:
+            raise TrackError(str(exc)) from None
+        if job.export_to.exists() and not job.overwrite:
+            raise TrackError(f"{job.export_to} exists: pass --overwrite to replace it")
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _track(job: TrackJob, loaded: Any, tracked: Tracked, on_frame: Any) -> None:
+    report = tracked.report
     try:
         source = VideoSource.open(job.video)
     except Exception as exc:  # VideoError says which file and why
         raise TrackError(str(exc)) from None
     state = EngineState()
     try:
-        store = _prompt_store(job, source, report)
-        if job.adapters is not None:
+        store, adapters = _prompt_store(job, source, report)
+        if adapters is not None:
             state.lora_settings.auto_apply = True
-            state.lora_settings.auto_apply_threshold = float(job.auto_apply)
+            threshold = DEFAULT_AUTO_APPLY if job.auto_apply is None else job.auto_apply
+            state.lora_settings.auto_apply_threshold = float(threshold)
         state.set_model(loaded)
         state.set_source(source)
-        if job.adapters is not None:
-            _load_adapters(state, job.adapters, store, report)
+        if adapters is not None:
+            _load_adapters(state, adapters, store, report)
         firsts = _give_prompts(state, store)
         report.frames, report.objects, report.prompts = source.num_frames, len(store.objects), len(firsts)
         if not firsts:
@@ -133,19 +205,76 @@ def _track(job: TrackJob, loaded: Any, report: TrackReport, on_frame: Any) -> No
             write(state.track(f))
         for f in range(max(firsts.values()) - 1, -1, -1):  # and back to the first frame
             write(state.track(f, reverse=True))
-        project = Project(job.out, store)
-        project.set_video(job.video, source)
-        project.save()
-        if job.adapters is not None and state.lora is not None:
-            state.lora.save(project.adapters_dir, enabled=True)
-        if job.export_format:
-            report.exported = _export(job, store, source, report)
+        tracked.store = store.to_json()
+        if state.lora is not None and adapters is not None and state.lora_enabled:
+            tracked.adapters = _adapter_files(state)
+        else:
+            tracked.adapters = report.adapter_files
+        report.adapter_files = {}
     finally:
         state.close()
 
 
-def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> AnnotationStore:
-    """A new store holding the objects and the masks to start from (nothing tracked yet)."""
+def _adapter_files(state: EngineState) -> dict[str, bytes]:
+    """The adapters as the app saves them (Ctrl+S), as bytes: the driver writes them into the project."""
+    with tempfile.TemporaryDirectory(prefix="litlora-adapters-") as tmp:
+        state.lora.save(tmp, enabled=True)
+        return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+
+
+def save_tracked(job: TrackJob, tracked: Tracked) -> TrackReport:
+    """On the driver: write the project (swapped in whole over an old one) and the export."""
+    report = tracked.report
+    if report.error is not None or tracked.store is None:
+        return report
+    try:
+        check_outputs(job)
+        source = VideoSource.open(job.video)
+    except TrackError as exc:
+        report.error = str(exc)
+        return report
+    except Exception as exc:  # VideoError: the driver cannot see the video the worker tracked
+        report.error = f"tracked, but the video cannot be opened here to save its project: {exc}"
+        return report
+    try:
+        store = AnnotationStore.from_json(tracked.store, source.num_frames)
+        _write_project(job, store, source, tracked.adapters)
+        if job.export_format:
+            report.exported = _export(job, store, source, report)
+    except TrackError as exc:
+        report.error = str(exc)
+    except OSError as exc:
+        report.error = f"the project could not be written to {job.out}: {exc.strerror or exc}"
+    finally:
+        source.close()
+    return report
+
+
+def _write_project(job: TrackJob, store: AnnotationStore, source: Any, adapters: dict[str, bytes]) -> None:
+    """Write the project beside ``job.out`` first, then put it in place: an old project is replaced
+    whole (none of its autosaves or adapters is left to be mistaken for the new one's), and a
+    failure before the swap leaves it untouched."""
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.out.with_name(f".{job.out.name}.writing-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    project = Project(tmp, store)
+    project.set_video(job.video, source)
+    project.save()
+    if adapters:
+        folder = project.adapters_dir
+        for name, data in adapters.items():
+            (folder / Path(name).name).write_bytes(data)
+    old = job.out.with_name(f".{job.out.name}.replaced-{os.getpid()}")
+    if job.out.exists():
+        job.out.rename(old)
+    tmp.rename(job.out)
+    # the manifest stores the video's path relative to the project folder: the same one level up
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> tuple[AnnotationStore, Path | None]:
+    """A new store holding the objects and the masks to start from (nothing tracked yet), and the
+    adapters to use: ``--adapters``, else those of the project the first masks come from."""
     store = AnnotationStore()
     store.height, store.width, store.num_frames = (
         int(source.height),
@@ -159,7 +288,7 @@ def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> Annotation
         except Exception as exc:  # AnnotationImportError: one sentence naming the file
             raise TrackError(f"the first masks could not be imported: {exc}") from None
         report.warnings += list(getattr(result, "warnings", []) or [])
-        return store
+        return store, job.adapters
     folder = job.project if job.project is not None else default_project_path(job.video)
     if not (Path(folder) / "project.json").is_file():
         raise TrackError(
@@ -173,7 +302,17 @@ def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> Annotation
         for f, rec in sorted(project.store.records_for_object(info.id).items()):
             if rec.provenance.kind != "sam2":
                 store.set_record(f, info.id, rec)
-    return store
+    if job.adapters is not None:
+        return store, job.adapters
+    own = Path(folder) / "adapters"
+    if (own / "litlora.json").is_file():
+        if job.auto_apply is not None:
+            return store, Path(folder)  # the project's own adapters auto-apply
+        # not asked to auto-apply: the new project still gets them, so correcting it goes on teaching
+        report.adapter_files = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()}
+    elif job.auto_apply is not None:
+        raise TrackError(f"--auto-apply needs adapters, and the project {folder} has none: give --adapters")
+    return store, None
 
 
 def _give_prompts(state: EngineState, store: AnnotationStore) -> dict[int, int]:
@@ -219,27 +358,31 @@ def _writer(store: AnnotationStore, report: TrackReport, on_frame: Any) -> Any:
 
 
 def _load_adapters(state: EngineState, folder: Path, store: AnnotationStore, report: TrackReport) -> None:
-    """The adapters of another project, matched to this video's objects by name (else by id)."""
+    """The adapters of a project, matched to this video's objects by name (case and spaces aside), or
+    by id for a bare adapters folder that has no names."""
     folder = Path(folder)
     adapters = folder / "adapters" if (folder / "adapters" / "litlora.json").is_file() else folder
     names: dict[int, str] = {}
     if (folder / "project.json").is_file():
         names = {o.id: o.name for o in Project.open(folder).store.objects}
-    mine = {o.name: o.id for o in store.objects}
+    mine = {_name_key(o.name): o.id for o in store.objects}
     ids = {o.id for o in store.objects}
     object_map = {}
     for saved_id in _saved_object_ids(adapters):
-        if names.get(saved_id) in mine:
-            object_map[saved_id] = mine[names[saved_id]]
-        elif saved_id in ids:
+        if names:  # by name, as the app's adapter reuse matches them; never "dog" onto "person"
+            if _name_key(names.get(saved_id, "")) in mine:
+                object_map[saved_id] = mine[_name_key(names[saved_id])]
+        elif saved_id in ids:  # a bare adapters folder has no names: ids are all there is
             object_map[saved_id] = saved_id
     if not object_map:
-        report.warnings.append(
-            f"no object of {folder} matches one of this video's (by name or id): no adapters used"
-        )
+        report.warnings.append(f"no object of {folder} has the name of one of this video's: no adapters used")
         return
     state.lora.restore(adapters, object_map, same_video=False, only=list(object_map))
     state.set_lora_enabled(True)
+
+
+def _name_key(name: str) -> str:
+    return name.strip().casefold()
 
 
 def _saved_object_ids(adapters: Path) -> list[int]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ray
 
-__all__ = ["add_ray_arguments", "check_ray_arguments", "ray_options"]
+__all__ = ["absolute_if_local", "add_ray_arguments", "check_ray_arguments", "ray_options"]
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser, task: str) -> None:
@@ -64,3 +65,11 @@ def ray_options(args: argparse.Namespace, tasks: int) -> RayOptions | None:
         retries=args.retries,
         local_slots=min(args.workers, max(1, tasks)),
     )
+
+
+def absolute_if_local(spec: str) -> str:
+    """A model or dataset given as a relative path, made absolute: a Ray worker runs in the folder
+    ``ray start`` was run in, not the driver's. Hub ids and names are left as they are; symlinks are
+    kept (a linked video keeps its own name)."""
+    p = Path(spec).expanduser()
+    return os.path.abspath(p) if p.exists() else spec

@@ -13,6 +13,7 @@ interrupted run keeps what finished.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -56,6 +57,9 @@ def import_ray() -> Any:
 
 
 _CACHE: dict[str, tuple[Any, Any]] = {}
+# Ray sets CUDA_VISIBLE_DEVICES per task, but a reused worker keeps the CUDA context of its first
+# task: with every GPU visible, ``task_device`` names the task's own GPU instead.
+_WORKER_ENV = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 
 
 def worker_cache(key: Any, build: Callable[[], T]) -> T:
@@ -72,6 +76,21 @@ def worker_cache(key: Any, build: Callable[[], T]) -> T:
     return value
 
 
+def task_device(device: str | None, gpus: float) -> str | None:
+    """The device a task's model goes on. With a GPU: the one Ray gave this task, by its id (workers
+    see every GPU, ``_WORKER_ENV``, so a worker reused for a task on another GPU moves there instead
+    of piling onto its first one). Without: the CPU, even on a GPU machine, unless asked otherwise
+    (Ray does not hide GPUs from tasks that did not ask for one)."""
+    if gpus > 0 and device != "cpu":
+        import ray
+
+        ids = ray.get_gpu_ids()
+        return f"cuda:{int(ids[0])}" if ids else "cuda"
+    if device in (None, "auto"):
+        return "cpu"
+    return device
+
+
 def task_threads(options: RayOptions) -> int:
     """torch threads for a task: its CPU request (Ray does not pin a task to its cores)."""
     return max(1, int(options.cpus_per_task))
@@ -83,17 +102,43 @@ def _connect(ray: Any, options: RayOptions) -> bool:
         return False
     common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
-        if options.address is None:
+        if options.address is None:  # "local": a new Ray, even with RAY_ADDRESS set or `ray start` run
             slots = max(1, options.local_slots)
-            ray.init(num_cpus=max(1, int(slots * options.cpus_per_task + 0.999)), **common)
+            cpus = max(1, int(slots * options.cpus_per_task + 0.999))
+            ray.init(address="local", num_cpus=cpus, **common)
         else:
+            _check_reachable(options.address)
             ray.init(address=options.address, **common)
+    except ClusterError:
+        raise
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on the address
+        if options.address == "auto":
+            raise ClusterError(
+                "no Ray cluster runs on this machine: start one (ray start --head) or give its address to --ray"
+            ) from exc
         where = (
             "start a local Ray" if options.address is None else f"join the Ray cluster at '{options.address}'"
         )
         raise ClusterError(f"could not {where}: {_first_line(exc)}") from exc
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Ray keeps retrying an address nobody answers on, printing its own log lines, for minutes:
+    try the port first and say it in one sentence."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"'{address}' is not a Ray address: give auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"nothing answers at {hostport} ({exc.strerror or exc}): is the Ray head running there "
+            "(ray start --head) and is the port open?"
+        ) from None
 
 
 def _gpus(ray: Any, options: RayOptions) -> float:
@@ -138,6 +183,7 @@ def run_on_ray(
             num_gpus=gpus,
             max_calls=0,  # keep the worker (and the model it loaded) for the next task
             max_retries=max(0, options.retries),
+            runtime_env={"env_vars": _WORKER_ENV} if gpus > 0 else None,
         )(fn)
         pending = {remote.remote(item, gpus, *args): item for item in items}
         try:

@@ -16,7 +16,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from litlora_desktop.cluster.options import add_ray_arguments, check_ray_arguments, ray_options
+from litlora_desktop.cluster.options import (
+    absolute_if_local,
+    add_ray_arguments,
+    check_ray_arguments,
+    ray_options,
+)
 
 PROG = "litlora-eval"
 
@@ -141,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(problem)
     if args.dataset is None:
         return _error("the following arguments are required: dataset")
+    args.dataset = absolute_if_local(args.dataset)  # its sequences' paths reach workers in other folders
     from litlora_desktop.core.sam2.allocator import tune_malloc
 
     tune_malloc()  # SAM2 on a CPU spends a quarter of its time in page faults otherwise
@@ -224,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         new = run_tasks(
             todo,
             out,
-            args.model,
+            absolute_if_local(args.model) if args.ray is not None else args.model,
             lora,
             devices=devices,
             workers=min(args.workers, max(1, len(todo))),

@@ -82,10 +82,9 @@ def ray_task(
 ) -> SequenceResult:
     """One (run, sequence) as a Ray task: the worker process loads the model with its first task and
     keeps it for the next ones (``cluster.ray_pool``)."""
-    from litlora_desktop.cluster.ray_pool import worker_cache
+    from litlora_desktop.cluster.ray_pool import task_device, worker_cache
 
-    if gpus > 0 and device != "cpu":
-        device = "cuda"  # Ray makes the task's GPU the only one the worker sees
+    device = task_device(device, gpus)
     worker_cache(
         ("eval", model_spec, device, threads, repr(sorted(lora.items()))),
         lambda: _load_worker(model_spec, device, threads, lora),

@@ -229,3 +229,67 @@ def test_adapters_of_a_project_auto_apply_above_the_threshold(videos, adapters_p
     assert others == {"sam2"}  # an object without adapters is tracked by SAM2 alone
     # the output project carries the adapters, so correcting it in the app goes on learning
     assert (tmp_path / f"{names[1]}.litlora" / "adapters" / "litlora.json").is_file()
+
+
+def test_the_project_the_first_masks_come_from_is_never_the_output(videos, tmp_path, capsys):
+    """Even with --overwrite: tracking into the video's own project would replace the user's work."""
+    root, names, _ = videos
+    video = tmp_path / "clip"
+    shutil.copytree(root / "JPEGImages" / names[0], video)
+    source = VideoSource.open(video)
+    project = Project.create(tmp_path / "clip.litlora", video, source)
+    info = project.store.add_object("cat")
+    project.store.set_mask(0, info.id, np.ones((source.height, source.width), bool), "user")
+    project.save()
+    before = (tmp_path / "clip.litlora" / "project.json").read_bytes()
+    assert main(["track", str(video), "--out", str(tmp_path), "--overwrite", *FAST]) == 1
+    assert "the project the first masks are read from" in capsys.readouterr().err
+    assert (tmp_path / "clip.litlora" / "project.json").read_bytes() == before
+
+
+def test_overwrite_replaces_a_project_whole(videos, tracked, tmp_path):
+    """No autosave or adapters of the old project survive to be mistaken for the new one's."""
+    root, names, first = videos
+    out = tmp_path / "o"
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(out), *FAST]
+    assert main(argv) == 0
+    old = out / f"{names[0]}.litlora"
+    (old / "autosave.json").write_text("{}")
+    (old / "adapters").mkdir(exist_ok=True)
+    (old / "adapters" / "litlora.json").write_text("{}")
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (old / "autosave.json").exists() and not (old / "adapters" / "litlora.json").exists()
+    assert Project.open(old).store.mask_count() == _store(tracked[0] / f"{names[0]}.litlora").mask_count()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+
+
+def test_tracking_writes_nothing_the_driver_writes(videos, tmp_path):
+    """On a cluster the worker tracks and the driver writes, so the outputs land where the command ran."""
+    from litlora_desktop.batch.track import TrackJob, save_tracked, track_video
+
+    root, names, first = videos
+    job = TrackJob(root / "JPEGImages" / names[0], tmp_path / "p.litlora", masks=first / names[0])
+    tracked = track_video(job, load_any_model("demo", "cpu", None))
+    assert tracked.report.error is None and tracked.store is not None
+    assert list(tmp_path.iterdir()) == []
+    assert save_tracked(job, tracked).error is None
+    assert Project.open(tmp_path / "p.litlora").store.mask_count() == 20
+
+
+def test_one_annotation_file_for_several_videos_is_refused(videos, tmp_path, capsys):
+    root, names, first = videos
+    coco = tmp_path / "one.json"
+    coco.write_text("{}")
+    argv = ["track", *(str(root / "JPEGImages" / n) for n in names[:2]), "--masks", str(coco)]
+    assert main([*argv, "--out", str(tmp_path / "o"), *FAST]) == 2
+    assert "is one annotation, and there are several videos" in capsys.readouterr().err
+
+
+def test_an_existing_export_is_refused_before_tracking(videos, tmp_path, capsys):
+    root, names, first = videos
+    (tmp_path / f"{names[0]}.coco.json").write_text("mine")
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--format", "coco"]
+    assert main([*argv, "--out", str(tmp_path), *FAST]) == 1
+    assert "exists: pass --overwrite" in capsys.readouterr().err
+    assert not (tmp_path / f"{names[0]}.litlora").exists()
+    assert (tmp_path / f"{names[0]}.coco.json").read_text() == "mine"

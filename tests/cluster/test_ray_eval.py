@@ -129,3 +129,43 @@ def test_a_dataset_after_a_bare_ray_is_not_taken_for_an_address(dataset, tmp_pat
     code = main(["--out", str(tmp_path / "o"), *FAST, "--ray", str(dataset[0])])
     assert code == 2
     assert "put the dataset before --ray" in capsys.readouterr().err
+
+
+def test_a_bare_ray_starts_its_own_ray_even_when_a_cluster_is_configured(monkeypatch):
+    """`ray start` or RAY_ADDRESS would otherwise make ray.init() join that cluster and refuse num_cpus."""
+    from litlora_desktop.cluster import ray_pool
+
+    calls = []
+
+    class FakeRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **kw):
+            calls.append(kw)
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    assert ray_pool._connect(FakeRay(), ray_pool.RayOptions(local_slots=2)) is True
+    assert calls[0]["address"] == "local" and calls[0]["num_cpus"] == 2
+
+
+def test_an_address_nobody_answers_on_is_one_sentence_at_once():
+    import time
+
+    from litlora_desktop.cluster.ray_pool import ClusterError, _check_reachable
+
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=r"nothing answers at 127\.0\.0\.1:1"):
+        _check_reachable("127.0.0.1:1")
+    with pytest.raises(ClusterError, match="is not a Ray address"):
+        _check_reachable("no-port-here")
+    assert time.monotonic() - t0 < 30  # not Ray's minutes of retries
+
+
+def test_a_task_without_a_gpu_runs_on_the_cpu():
+    """Ray does not hide a GPU machine's GPUs from a task that asked for none."""
+    from litlora_desktop.cluster.ray_pool import task_device
+
+    assert task_device(None, 0.0) == "cpu"
+    assert task_device("auto", 0.0) == "cpu"
+    assert task_device("mps", 0.0) == "mps"
