@@ -90,7 +90,18 @@ def test_layers_only_import_downwards():
     """cli -> app -> ui -> workers -> core; cli -> batch -> workers; eval and training use core only;
     core uses nothing above."""
     graph = _package_imports()
-    above_core = {"cli", "app", "ui", "workers", "eval", "training", "batch", "cluster", "selftest", "__main__"}
+    above_core = {
+        "cli",
+        "app",
+        "ui",
+        "workers",
+        "eval",
+        "training",
+        "batch",
+        "cluster",
+        "selftest",
+        "__main__",
+    }
     for src, dsts in graph.items():
         if src.startswith("core"):
             assert not dsts & above_core, f"{src} imports {sorted(dsts & above_core)}"
