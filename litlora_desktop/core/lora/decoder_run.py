@@ -14,9 +14,11 @@ adapter that learns a correction), and the frozen projections of that frame are 
 
 Single-mask output (mask token 0) only, as LIT-LoRA uses the decoder, with no stability fallback.
 The output is the decoder's own low-resolution logits (S/4: 256² at 1024 px); nothing here
-upsamples. ``tests/core/lora/test_decoder_run.py`` holds the results equal to the transformers
-decoder with PEFT on every family (float tolerance, 1e-4 on logits; the order of the sums is the
-same, but a matrix product over a batch of samples may round differently from one over one sample).
+upsamples. ``tests/core/lora/test_decoder_run.py`` holds the logits, and training epoch by epoch,
+bit-equal to the transformers decoder with PEFT on every family: the same operations on the same
+shapes in the same order (even where a shortcut would do, e.g. all four mask tokens' products, then
+token 0). Bit-equality matters: litlora-eval's count on the demo model drifted from 344 to 361
+corrections when a product merely rounded differently.
 """
 
 from __future__ import annotations
@@ -165,6 +167,8 @@ class DecoderRun:
             queries = blk.layer_norm2(queries + _attend(t2i, q_t2i, k_t2i, v_t2i))
             queries = blk.layer_norm3(queries + blk.mlp(queries))
             q = queries + tokens
+            if not first:  # a sum of its own, as the decoder has: gradients then add up in its order
+                kp = keys + pos
             q_i2t = lin(i2t.q_proj, kp, prep.base[2] if first else None)
             attn_out = _attend(i2t, q_i2t, lin(i2t.k_proj, q), lin(i2t.v_proj, queries))
             keys = blk.layer_norm4(keys + attn_out)
@@ -179,9 +183,12 @@ class DecoderRun:
         feat_s0, feat_s1 = prep.hires
         up = dec.activation(dec.upscale_layer_norm(dec.upscale_conv1(image) + feat_s1))
         up = dec.activation(dec.upscale_conv2(up) + feat_s0)
-        hyper = dec.output_hypernetworks_mlps[0](queries[:, :, 2])  # mask token 0: (B, 1, C/8)
+        # every mask token's product, as the decoder computes it, then token 0: a product of one
+        # row rounds differently from one of four, and bit-equal logits keep training on the old path
+        tok = queries[:, :, 2 : 2 + dec.num_mask_tokens]
+        hyper = torch.stack([m(tok[:, :, i]) for i, m in enumerate(dec.output_hypernetworks_mlps)], dim=2)
         _, c8, h4, w4 = up.shape
-        masks = (hyper[:, :, None] @ up.view(b, 1, c8, h4 * w4)).view(b, h4, w4)
+        masks = (hyper @ up.view(b, 1, c8, h4 * w4))[:, :, 0].reshape(b, h4, w4)
         iou = dec.iou_prediction_head(queries[:, :, 1])[..., 0]
         score = dec.pred_obj_score_head(queries[:, :, 0])
         return masks, iou.reshape(b), score.reshape(b)

@@ -41,7 +41,7 @@ class LoraSettings:
     per_sample_steps: bool = True  # one optimiser step per sample per epoch, as the authors' code
     # the mask loss on the logits upsampled to S x S; False: on the decoder's own logits (S/4: 256²
     # at 1024 px, 1/16 of the pixels) against the target resized to them. Measured on the demo model
-    # (64² against 256², litlora-eval, six hard sequences): 394 corrections against 361, so not the default
+    # (64² against 256², litlora-eval, six hard sequences): 394 corrections against 361 (README), not the default
     loss_full_res: bool = True
     keep_failed_new: bool = False  # keep a new adapter that gave up (the authors' code keeps it)
     auto_apply: bool = False

@@ -1,9 +1,11 @@
 """The decoder run on prepared inputs (core/lora/decoder_run.py) against the transformers decoder with
 PEFT, which the training and candidates used before issue 15 and ``AdapterBank.forward`` still runs.
 
-Tolerance: the same sums in the same order, but a matrix product over several samples may round
-differently from one over a sample: 1e-4 of the logits' scale. Dropout draws the same numbers in the
-same order (checked by seeding both paths alike).
+The same operations on the same shapes in the same order, so the results are bit-equal: the logits,
+and training epoch by epoch (dropout draws the same numbers in the same order; both paths are seeded
+alike). Only several adapters in one call, whose rows are slices of a batch, are held to 1e-4 of the
+logits' scale. Bit-equality is what kept litlora-eval's figures on the demo model unchanged: with a
+product that merely rounded differently they drifted by 17 corrections of 344 over a run.
 """
 
 from __future__ import annotations
@@ -54,9 +56,8 @@ def test_the_prepared_run_equals_the_transformers_decoder(scene, train):
         torch.manual_seed(1)
         low, iou, score = bank.run(prep, [(names[0], 2)])
     assert low.shape[-1] == prep.mask_size < bank.tracker.image_size  # the decoder's own, not upsampled
-    _close(bank.to_input_size(low), want[0])
-    _close(iou, want[1])
-    _close(score, want[2])
+    assert torch.equal(bank.to_input_size(low), want[0])
+    assert torch.equal(iou, want[1]) and torch.equal(score, want[2])
 
 
 @per_family
@@ -99,13 +100,11 @@ def _fit_reports(scene, reference: bool, **kw):
 
 @pytest.mark.parametrize("per_sample_steps", [False, True])
 def test_training_on_the_prepared_run_follows_the_reference_path(scene, per_sample_steps):
-    """With the loss at S x S as before, every epoch's loss and IoU are the reference path's."""
-    new = _fit_reports(scene, False, loss_full_res=True, per_sample_steps=per_sample_steps)
+    """With the loss at S x S (the default), every epoch's loss and IoU are the reference path's."""
+    new = _fit_reports(scene, False, per_sample_steps=per_sample_steps)
     ref = _fit_reports(scene, True, per_sample_steps=per_sample_steps)
     assert len(new) == len(ref) >= 6
-    for (ln, in_), (lr, ir) in zip(new, ref, strict=True):
-        assert ln == pytest.approx(lr, rel=1e-4, abs=1e-5)
-        assert in_ == pytest.approx(ir, abs=2e-3)  # a pixel at the threshold may flip
+    assert new == ref
 
 
 @pytest.mark.parametrize("full", [False, True])
