@@ -135,11 +135,9 @@ def track_main(argv: Sequence[str]) -> int:
 
         hf_logging.disable_progress_bar()
     try:
-        if not todo:
-            pass
-        elif ray is None:
+        if todo and ray is None:
             run_local(todo, model, device, done, on_frame=shown.frame)
-        else:
+        elif todo:
             run_on_cluster(todo, model, device, ray, done)
     except KeyboardInterrupt:
         print(

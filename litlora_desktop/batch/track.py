@@ -23,6 +23,7 @@ into the new one, and a failure leaves the old one as it was.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -362,9 +363,7 @@ def _load_adapters(state: EngineState, folder: Path, store: AnnotationStore, rep
     by id for a bare adapters folder that has no names."""
     folder = Path(folder)
     adapters = folder / "adapters" if (folder / "adapters" / "litlora.json").is_file() else folder
-    names: dict[int, str] = {}
-    if (folder / "project.json").is_file():
-        names = {o.id: o.name for o in Project.open(folder).store.objects}
+    names = _object_names(folder)
     mine = {_name_key(o.name): o.id for o in store.objects}
     ids = {o.id for o in store.objects}
     object_map = {}
@@ -379,6 +378,16 @@ def _load_adapters(state: EngineState, folder: Path, store: AnnotationStore, rep
         return
     state.lora.restore(adapters, object_map, same_video=False, only=list(object_map))
     state.set_lora_enabled(True)
+
+
+@functools.lru_cache(maxsize=8)
+def _object_names(folder: Path) -> dict[int, str]:
+    """The objects' names of an adapters project ({} for a bare adapters folder), read once per
+    process: a batch reuses one project's adapters for hundreds of videos, and opening it reads its
+    whole store."""
+    if not (folder / "project.json").is_file():
+        return {}
+    return {o.id: o.name for o in Project.open(folder).store.objects}
 
 
 def _name_key(name: str) -> str:
