@@ -1,4 +1,4 @@
-"""One local Ray for the cluster tests (2 CPUs, no dashboard): starting it takes seconds."""
+"""One local Ray for the cluster tests (2 CPUs, no dashboard), started as ``--ray`` starts one: that takes seconds."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 @pytest.fixture(scope="session")
 def local_ray():
     ray = pytest.importorskip("ray", reason="the [cluster] extra is not installed")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from litlora_desktop.cluster.ray_pool import RayOptions, _connect
+
+    _connect(ray, RayOptions(local_slots=2))  # started as `--ray` starts it, with its settings
     yield ray
     ray.shutdown()
 

@@ -172,6 +172,22 @@ def test_a_bare_ray_starts_its_own_ray_even_when_a_cluster_is_configured(monkeyp
     assert calls[0]["address"] == "local" and calls[0]["num_cpus"] == 2
 
 
+def test_a_local_rays_workers_run_at_the_drivers_priority(local_ray):
+    """Ray runs workers at niceness 15: on a busy 2-core machine that cost 1.3x the pool's wall time."""
+    from litlora_desktop.cluster.ray_pool import RayOptions, run_on_ray
+
+    got, failures = [], []
+    run_on_ray(
+        lambda _item, _gpus: os.nice(0),
+        [0],
+        RayOptions(),
+        on_result=lambda _item, niceness: got.append(niceness),
+        on_failure=lambda *a: failures.append(a),
+    )
+    assert not failures
+    assert got == [os.nice(0)]
+
+
 def test_an_address_nobody_answers_on_is_one_sentence_at_once():
     import time
 
