@@ -22,6 +22,7 @@ from litlora_desktop.core.model_ids import DEMO_MODEL, TINY_RANDOM
 from litlora_desktop.core.resources import demo_model_dir
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.video.sources import FrameSource
+from litlora_desktop.workers.kept_candidates import kept
 from litlora_desktop.workers.later_candidates import LaterCells, evicted_candidates, packed_candidates
 from litlora_desktop.workers.outcomes import ObjectUpdate, Prompt, TrackOutcome
 
@@ -274,15 +275,18 @@ class EngineState:
             upd = ObjectUpdate(om)
             self.later.discard(f, oid)  # its mask is new: what waited was for the old one
             if self.lora is not None and self.lora_enabled and om.kind == "tracked":
-                applied = self.lora.auto_apply(oid, f)
+                auto = self.lora.settings.auto_apply
+                # computed once: what auto-apply declines is what the annotator is shown
+                cands = self.lora.candidates(oid, f) if auto else None
+                applied = self.lora.auto_apply(oid, f, cands) if auto else None
                 if applied is not None:
                     upd.applied = applied
-                elif candidates_later and not self.lora.settings.auto_apply:
+                elif candidates_later and not auto:
                     upd.candidates_later = self.lora.num_adapters(oid) > 0
                     if upd.candidates_later:
                         self.later.put([(f, oid, om.score)])
                 else:
-                    upd.candidates = packed_candidates(self, oid, f)
+                    upd.candidates = kept(cands) if cands is not None else packed_candidates(self, oid, f)
             out.updates[oid] = upd
         out.late = evicted_candidates(self, skip=[(f, oid) for oid in res.masks])
         return out

@@ -147,8 +147,19 @@ def test_with_auto_apply_the_candidates_are_computed_with_each_frame(qtbot, wind
     s.apply_auto_settings()
     s.engine.call(setattr, s.engine.state.lora_settings, "auto_apply_threshold", 1.1)  # none applied
     idle(qtbot, w)
+    lora = s.engine.state.lora
+    computed = []
+    original = lora.candidates
+
+    def counted(*args, **kwargs):
+        computed.append(args[:2])
+        return original(*args, **kwargs)
+
+    s.engine.call(setattr, lora, "candidates", counted)
     seen = record_outcomes(s)
     key(qtbot, w, Qt.Key.Key_P)
     idle(qtbot, w, timeout=30_000)
     assert len(seen) == 12
     assert all(not o.updates[1].candidates_later and len(o.updates[1].candidates) == 1 for o in seen)
+    # declined candidates are the ones shown: each cell's decoder runs once, not once more to show them
+    assert sorted(computed) == sorted((1, o.frame_index) for o in seen)

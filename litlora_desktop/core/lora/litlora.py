@@ -194,11 +194,16 @@ class LitLoRA:
         res = self.tracker.track(frame_index, object_ids=[object_id])
         return res.masks.get(object_id)
 
-    def auto_apply(self, object_id: int, frame_index: int) -> CandidateMask | None:
-        """Accept the top candidate without asking when auto-apply is on and it is confident enough."""
+    def auto_apply(
+        self, object_id: int, frame_index: int, candidates: list[CandidateMask] | None = None
+    ) -> CandidateMask | None:
+        """Accept the top candidate without asking when auto-apply is on and it is confident enough.
+
+        ``candidates``: the frame's, when the caller computed them already (to show them if declined).
+        """
         if not self.settings.auto_apply:
             return None
-        cands = self.candidates(object_id, frame_index)
+        cands = candidates if candidates is not None else self.candidates(object_id, frame_index)
         if cands and cands[0].confidence >= self.settings.auto_apply_threshold:
             self.accept(cands[0])
             return cands[0]
