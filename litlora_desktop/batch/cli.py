@@ -100,6 +100,13 @@ def track_main(argv: Sequence[str]) -> int:
         return _error("--auto-apply is a confidence between 0 and 1")
     if args.workers < 1:
         return _error("--workers must be at least 1")
+    if args.workers != 1 and args.ray is None:  # tracking without Ray is one video after another
+        return _error("--workers only applies with --ray: add --ray, or leave it out")
+    if args.masks and args.auto_apply is not None and not args.adapters:
+        # first masks from a file come without adapters: nothing would ever be applied
+        return _error(
+            "--auto-apply with --masks needs --adapters (a project whose adapters propose the masks)"
+        )
     problem = check_ray_arguments(args, "videos")  # first: a missing Ray is said before any video is read
     if problem:
         return _error(problem)

@@ -10,6 +10,10 @@ from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ra
 
 __all__ = ["absolute_if_local", "add_ray_arguments", "check_ray_arguments", "ray_options"]
 
+CPUS_PER_TASK, RETRIES = 1.0, 3
+# options that mean something only on Ray (given without --ray, they are refused, not ignored)
+_RAY_ONLY = ("gpus_per_task", "cpus_per_task", "retries")
+
 
 def add_ray_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     """``--ray [ADDRESS]``, ``--gpus-per-task``, ``--cpus-per-task``, ``--retries``; ``task`` says what
@@ -30,10 +34,12 @@ def add_ray_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         help="GPUs each task asks for, fractions share a GPU (default: 1 when the cluster has GPUs, else 0)",
     )
     group.add_argument(
-        "--cpus-per-task", type=float, default=1.0, help="CPU cores (and torch threads) per task (default 1)"
+        "--cpus-per-task",
+        type=float,
+        help=f"CPU cores (and torch threads) per task (default {CPUS_PER_TASK:g})",
     )
     group.add_argument(
-        "--retries", type=int, default=3, help="times a task is retried when its worker dies (default 3)"
+        "--retries", type=int, help=f"times a task is retried when its worker dies (default {RETRIES})"
     )
 
 
@@ -41,11 +47,17 @@ def check_ray_arguments(args: argparse.Namespace, inputs: str) -> str | None:
     """What is wrong with the ``--ray`` options, in one sentence (None: nothing). Run first, so a
     missing Ray is said before any input is read. ``inputs`` names what comes before ``--ray``."""
     if args.ray is None:
+        given = [f"--{name.replace('_', '-')}" for name in _RAY_ONLY if getattr(args, name) is not None]
+        if given:  # ignored, the run would go otherwise than asked (on this machine, on its CPU)
+            verb = "applies" if len(given) == 1 else "apply"
+            return f"{' and '.join(given)} only {verb} with --ray: add --ray, or leave {'it' if len(given) == 1 else 'them'} out"
         return None
     if args.ray not in ("local", "auto") and Path(args.ray).expanduser().exists():
         # the address is optional, so "--ray clip.mp4" took the input for one
         return f"--ray takes a cluster address, not {args.ray!r}: put the {inputs} before --ray"
-    if args.cpus_per_task <= 0 or args.retries < 0:
+    if (args.cpus_per_task is not None and args.cpus_per_task <= 0) or (
+        args.retries is not None and args.retries < 0
+    ):
         return "--cpus-per-task must be above 0 and --retries at least 0"
     try:
         import_ray()
@@ -61,8 +73,8 @@ def ray_options(args: argparse.Namespace, tasks: int) -> RayOptions | None:
     return RayOptions(
         address=None if args.ray == "local" else args.ray,
         gpus_per_task=args.gpus_per_task,
-        cpus_per_task=args.cpus_per_task,
-        retries=args.retries,
+        cpus_per_task=CPUS_PER_TASK if args.cpus_per_task is None else args.cpus_per_task,
+        retries=RETRIES if args.retries is None else args.retries,
         local_slots=min(args.workers, max(1, tasks)),
     )
 

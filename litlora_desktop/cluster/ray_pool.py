@@ -13,8 +13,10 @@ interrupted run keeps what finished.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -96,6 +98,23 @@ def task_threads(options: RayOptions) -> int:
     return max(1, int(options.cpus_per_task))
 
 
+# Starting a local Ray logs that token authentication is on, with a link, on every run: Ray's own
+# notice about a cluster that lives only as long as this command, not something a user acts on.
+_TOKEN_NOTICE = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Warnings of one library logger left out while the block runs (errors still shown)."""
+    log = logging.getLogger(name)
+    before = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+
+
 def _connect(ray: Any, options: RayOptions) -> bool:
     """Join or start Ray; True when this call started it (and so must shut it down)."""
     if ray.is_initialized():  # a caller (a test, a notebook) already connected
@@ -108,7 +127,8 @@ def _connect(ray: Any, options: RayOptions) -> bool:
             # Ray runs its workers at niceness 15, so on a busy workstation anything else, Ray's own
             # daemons included, preempts the tracking: 1.3x the pool's wall time on 2 cores. A Ray
             # started for this run is this run's alone: its workers run at the driver's priority.
-            ray.init(address="local", num_cpus=cpus, _system_config={"worker_niceness": 0}, **common)
+            with _quiet_logger(_TOKEN_NOTICE):
+                ray.init(address="local", num_cpus=cpus, _system_config={"worker_niceness": 0}, **common)
         else:
             _check_reachable(options.address)
             ray.init(address=options.address, **common)
@@ -145,7 +165,12 @@ def _check_reachable(address: str) -> None:
 
 
 def _gpus(ray: Any, options: RayOptions) -> float:
-    have = float(ray.cluster_resources().get("GPU", 0.0))
+    """The GPUs each task asks for. A task runs on one machine, so what counts is the most GPUs one
+    machine has, not the cluster's total (two machines with one GPU each never run a 2-GPU task)."""
+    have = max(
+        (float(n.get("Resources", {}).get("GPU", 0.0)) for n in ray.nodes() if n.get("Alive", True)),
+        default=0.0,
+    )
     want = options.gpus_per_task
     if want is None:
         return 1.0 if have >= 1 else 0.0
@@ -153,8 +178,9 @@ def _gpus(ray: Any, options: RayOptions) -> float:
         raise ClusterError("--gpus-per-task cannot be negative")
     if want > 0 and have < want:
         raise ClusterError(
-            f"each task asks for {want:g} GPU but the Ray cluster has {have:g}: the tasks would wait "
-            "forever. Start Ray on machines with GPUs (ray start ... --num-gpus N), or pass --gpus-per-task 0."
+            f"each task asks for {want:g} GPU but no machine of the Ray cluster has more than {have:g}: the "
+            "tasks would wait forever. Start Ray on machines with GPUs (ray start ... --num-gpus N), or pass "
+            "a smaller --gpus-per-task (0: CPU only)."
         )
     return want
 

@@ -181,6 +181,26 @@ def test_bad_inputs_are_one_sentence_each(videos, tmp_path, capsys):
     assert code == 1 and "FAILED: no first masks" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--auto-apply", "0.8"], "--auto-apply with --masks needs --adapters"),
+        (["--workers", "2"], "--workers only applies with --ray"),
+        (["--gpus-per-task", "1"], "--gpus-per-task only applies with --ray"),
+        (["--retries", "5", "--cpus-per-task", "2"], "--cpus-per-task and --retries only apply with --ray"),
+    ],
+)
+def test_an_option_that_would_do_nothing_is_refused_before_any_work(videos, tmp_path, capsys, extra, said):
+    """Ignored silently, it would cost the user a run done otherwise than asked (on a CPU, or with
+    no candidate ever applied)."""
+    root, names, first = videos
+    video = str(root / "JPEGImages" / names[0])
+    code = main(["track", video, "--masks", str(first), "--out", str(tmp_path / "o"), *FAST, *extra])
+    assert code == 2
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.fixture(scope="module")
 def adapters_project(videos, tmp_path_factory):
     """A project of the first video whose object has a LIT-LoRA adapter, trained on one correction."""

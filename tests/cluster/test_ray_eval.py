@@ -137,7 +137,7 @@ def test_without_ray_installed_the_message_says_how_to_get_it(dataset, tmp_path,
 def test_asking_for_gpus_the_cluster_lacks_is_refused_at_once(dataset, tmp_path, local_ray, capsys):
     code = main([str(dataset[0]), "--out", str(tmp_path / "o"), "--ray", "--gpus-per-task", "1", *FAST])
     assert code == 2
-    assert "has 0" in capsys.readouterr().err
+    assert "has more than 0" in capsys.readouterr().err
 
 
 def test_the_worker_cache_builds_once_per_key():
@@ -170,6 +170,41 @@ def test_a_bare_ray_starts_its_own_ray_even_when_a_cluster_is_configured(monkeyp
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
     assert ray_pool._connect(FakeRay(), ray_pool.RayOptions(local_slots=2)) is True
     assert calls[0]["address"] == "local" and calls[0]["num_cpus"] == 2
+
+
+def test_starting_a_local_ray_prints_nothing_of_rays_own(tmp_path):
+    """A fresh process, as a user's command: Ray's token-authentication notice is not shown."""
+    import subprocess
+
+    code = (
+        "from litlora_desktop.cluster.ray_pool import RayOptions, run_on_ray\n"
+        "out = []\n"
+        "run_on_ray(lambda i, g: i + 1, [1], RayOptions(), on_result=lambda i, r: out.append(r), "
+        "on_failure=print)\n"
+        "assert out == [2], out\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Token authentication" not in proc.stderr + proc.stdout
+    assert proc.stderr.strip() == ""
+
+
+def test_the_gpus_a_task_asks_for_must_fit_on_one_machine():
+    """Two machines with one GPU each are 2 GPUs in all, but a 2-GPU task would never be scheduled."""
+    from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, _gpus
+
+    class TwoMachines:
+        def nodes(self):
+            gpu = {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}}
+            dead = {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 4.0}}
+            return [gpu, dict(gpu), dead]
+
+    ray = TwoMachines()
+    assert _gpus(ray, RayOptions()) == 1.0
+    assert _gpus(ray, RayOptions(gpus_per_task=0.5)) == 0.5
+    with pytest.raises(ClusterError, match="no machine of the Ray cluster has more than 1"):
+        _gpus(ray, RayOptions(gpus_per_task=2))
 
 
 def test_a_local_rays_workers_run_at_the_drivers_priority(local_ray):

@@ -137,6 +137,14 @@ def test_keep_failed_new_reaches_the_lora_settings(evaluated, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
+def test_ray_options_without_ray_are_refused_not_ignored(dataset, tmp_path, capsys):
+    """Without --ray the run would go on this machine's pool, not as the user asked."""
+    root, _ = dataset
+    assert main([str(root), "--out", str(tmp_path / "o"), "--gpus-per-task", "0.5", *FAST]) == 2
+    assert "--gpus-per-task only applies with --ray" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_dataset_path_is_a_clear_message_and_exit_code_2(tmp_path):
     proc = subprocess.run(
         [
