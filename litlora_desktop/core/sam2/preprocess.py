@@ -67,7 +67,10 @@ class FrameNormalizer:
 
     def __call__(self, resized_rgb: np.ndarray) -> torch.Tensor:
         """Return a (3, S, S) tensor ready for the image encoder."""
-        t = torch.from_numpy(np.ascontiguousarray(resized_rgb)).to(self.device, non_blocking=True)
+        rgb = np.ascontiguousarray(resized_rgb)
+        if not rgb.flags.writeable:  # a cached frame already at the model's size: torch wants to own it
+            rgb = rgb.copy()
+        t = torch.from_numpy(rgb).to(self.device, non_blocking=True)
         t = t.permute(2, 0, 1).to(torch.float32)
         return (t * self._scale + self._bias).to(self.dtype)
 

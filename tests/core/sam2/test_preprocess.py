@@ -67,3 +67,23 @@ def test_low_res_logits_upsample_to_video_size():
     masks = logits_to_masks(low, image_size=64, height=30, width=50)
     assert masks.shape == (2, 30, 50) and masks.dtype == bool
     assert masks[0, :, 27:].all() and not masks[0, :, :23].any() and not masks[1].any()
+
+
+def test_a_read_only_frame_is_normalised_without_torchs_warning():
+    """Cached frames are read-only; a frame already at the model's size reaches the normaliser as is,
+    and torch warned of "undefined behavior" in the log. Torch warns once per process, so a fresh one."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, numpy as np\n"
+        "warnings.simplefilter('error')\n"
+        "from litlora_desktop.core.sam2.preprocess import FrameNormalizer\n"
+        "frame = np.full((64, 64, 3), 128, np.uint8)\n"
+        "frame.flags.writeable = False\n"
+        "out = FrameNormalizer()(frame)\n"
+        "assert tuple(out.shape) == (3, 64, 64)\n"
+        "assert not frame.flags.writeable and (frame == 128).all()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
