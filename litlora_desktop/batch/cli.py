@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="CONFIDENCE",
         help="apply an adapter's candidate instead of SAM2's mask when its confidence (0-1) is above this "
-        "(default 0.9 with --adapters; alone, it uses the adapters of each video's own project)",
+        "(default 0.9 with --adapters; alone, it uses the adapters of each video's own project, so not with --masks)",
     )
     p.add_argument("--format", choices=FORMATS, help="also export each video's masks in this format")
     p.add_argument("--overwrite", action="store_true", help="replace projects and exports that exist")
@@ -101,11 +101,11 @@ def track_main(argv: Sequence[str]) -> int:
     if args.workers < 1:
         return _error("--workers must be at least 1")
     if args.workers != 1 and args.ray is None:  # tracking without Ray is one video after another
-        return _error("--workers only applies with --ray: add --ray, or leave it out")
+        return _error("--workers only applies to a local Ray (a bare --ray): add --ray, or leave it out")
     if args.masks and args.auto_apply is not None and not args.adapters:
-        # first masks from a file come without adapters: nothing would ever be applied
         return _error(
-            "--auto-apply with --masks needs --adapters (a project whose adapters propose the masks)"
+            "--auto-apply with --masks needs --adapters PROJECT: first masks from a file bring no adapters, "
+            "so nothing would be applied"
         )
     problem = check_ray_arguments(args, "videos")  # first: a missing Ray is said before any video is read
     if problem:

@@ -10,7 +10,7 @@ from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ra
 
 __all__ = ["absolute_if_local", "add_ray_arguments", "check_ray_arguments", "ray_options"]
 
-CPUS_PER_TASK, RETRIES = 1.0, 3
+CPUS_PER_TASK, RETRIES = RayOptions.cpus_per_task, RayOptions.retries
 # options that mean something only on Ray (given without --ray, they are refused, not ignored)
 _RAY_ONLY = ("gpus_per_task", "cpus_per_task", "retries")
 
@@ -49,12 +49,15 @@ def check_ray_arguments(args: argparse.Namespace, inputs: str) -> str | None:
     if args.ray is None:
         given = [f"--{name.replace('_', '-')}" for name in _RAY_ONLY if getattr(args, name) is not None]
         if given:  # ignored, the run would go otherwise than asked (on this machine, on its CPU)
-            verb = "applies" if len(given) == 1 else "apply"
-            return f"{' and '.join(given)} only {verb} with --ray: add --ray, or leave {'it' if len(given) == 1 else 'them'} out"
+            named = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+            verb, pronoun = ("applies", "it") if len(given) == 1 else ("apply", "them")
+            return f"{named} only {verb} with --ray: add --ray, or leave {pronoun} out"
         return None
     if args.ray not in ("local", "auto") and Path(args.ray).expanduser().exists():
         # the address is optional, so "--ray clip.mp4" took the input for one
         return f"--ray takes a cluster address, not {args.ray!r}: put the {inputs} before --ray"
+    if args.ray != "local" and getattr(args, "workers", 1) != 1:
+        return "--workers only applies to a local Ray (a bare --ray): a cluster runs as many tasks as it has room for"
     if (args.cpus_per_task is not None and args.cpus_per_task <= 0) or (
         args.retries is not None and args.retries < 0
     ):

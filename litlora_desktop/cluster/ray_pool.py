@@ -99,7 +99,8 @@ def task_threads(options: RayOptions) -> int:
 
 
 # Starting a local Ray logs that token authentication is on, with a link, on every run: Ray's own
-# notice about a cluster that lives only as long as this command, not something a user acts on.
+# notice about a cluster that lives only as long as this command, not something a user acts on (Ray
+# still does what it says: a token in ~/.ray/auth_token, RAY_AUTH_MODE=token in this process).
 _TOKEN_NOTICE = "ray._private.authentication.authentication_token_setup"
 
 
@@ -168,7 +169,7 @@ def _gpus(ray: Any, options: RayOptions) -> float:
     """The GPUs each task asks for. A task runs on one machine, so what counts is the most GPUs one
     machine has, not the cluster's total (two machines with one GPU each never run a 2-GPU task)."""
     have = max(
-        (float(n.get("Resources", {}).get("GPU", 0.0)) for n in ray.nodes() if n.get("Alive", True)),
+        (float((n.get("Resources") or {}).get("GPU", 0.0)) for n in ray.nodes() if n.get("Alive", True)),
         default=0.0,
     )
     want = options.gpus_per_task

@@ -185,7 +185,8 @@ def test_bad_inputs_are_one_sentence_each(videos, tmp_path, capsys):
     ("extra", "said"),
     [
         (["--auto-apply", "0.8"], "--auto-apply with --masks needs --adapters"),
-        (["--workers", "2"], "--workers only applies with --ray"),
+        (["--workers", "2"], "--workers only applies to a local Ray"),
+        (["--workers", "2", "--ray", "auto"], "--workers only applies to a local Ray"),
         (["--gpus-per-task", "1"], "--gpus-per-task only applies with --ray"),
         (["--retries", "5", "--cpus-per-task", "2"], "--cpus-per-task and --retries only apply with --ray"),
     ],

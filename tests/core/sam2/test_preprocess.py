@@ -77,8 +77,8 @@ def test_a_read_only_frame_is_normalised_without_torchs_warning():
 
     code = (
         "import warnings, numpy as np\n"
-        "warnings.simplefilter('error')\n"
         "from litlora_desktop.core.sam2.preprocess import FrameNormalizer\n"
+        "warnings.simplefilter('error')  # after the imports: only the call is judged\n"
         "frame = np.full((64, 64, 3), 128, np.uint8)\n"
         "frame.flags.writeable = False\n"
         "out = FrameNormalizer()(frame)\n"
