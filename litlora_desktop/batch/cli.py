@@ -11,7 +11,6 @@ done), 2 bad arguments or model, 130 interrupted (finished videos are kept).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from litlora_desktop.batch.track import (
     track_video,
 )
 from litlora_desktop.cluster.options import (
+    absolute,
     absolute_if_local,
     add_ray_arguments,
     check_ray_arguments,
@@ -169,8 +169,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
     """One job per video, every path made absolute (a Ray worker may run elsewhere)."""
-    out = _absolute(args.out)
-    videos = [_absolute(v) for v in args.videos]
+    out = absolute(args.out)
+    videos = [absolute(v) for v in args.videos]
     for v in videos:
         if not v.exists():
             raise TrackError(f"{v} does not exist")
@@ -180,12 +180,12 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
         raise TrackError(
             f"two videos would write the same project {dup}: track them into separate --out folders"
         )
-    masks = _absolute(args.masks) if args.masks else None
+    masks = absolute(args.masks) if args.masks else None
     if masks is not None and not masks.exists():
         raise TrackError(f"{masks} does not exist")
     if args.project and len(videos) > 1:
         raise TrackError("--project is one video's project: with several videos, each uses its own")
-    adapters = _absolute(args.adapters) if args.adapters else None
+    adapters = absolute(args.adapters) if args.adapters else None
     if adapters is not None and not adapters.is_dir():
         raise TrackError(f"{adapters} is not a project folder")
     fmt = args.format
@@ -200,7 +200,7 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
                 video=v,
                 out=proj,
                 masks=first_masks(masks, v, single=len(videos) == 1) if masks is not None else None,
-                project=_absolute(args.project) if args.project else None,
+                project=absolute(args.project) if args.project else None,
                 adapters=adapters,
                 auto_apply=args.auto_apply,
                 export_format=fmt,
@@ -210,12 +210,6 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
         )
     out.mkdir(parents=True, exist_ok=True)
     return jobs
-
-
-def _absolute(path: str) -> Path:
-    """An absolute path (a Ray worker runs in another folder), symlinks kept: a linked video keeps
-    its own name for its project and its first masks."""
-    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def load_track_model(spec: str, device: str | None) -> Any:

@@ -143,8 +143,7 @@ def track_video(job: TrackJob, loaded: Any, on_frame: Any = None) -> Tracked:
     ``error`` (a run over hundreds of videos reports one, it does not stop on it)."""
     tracked = Tracked(TrackReport(str(job.video), str(job.out)))
     t0 = time.perf_counter()
-    try:
-        check_outputs(job)
+    try:  # the outputs are the driver's to check (check_outputs): a Ray worker may not see them
         _track(job, loaded, tracked, on_frame)
     except TrackError as exc:
         tracked.report.error = str(exc)

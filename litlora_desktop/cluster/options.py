@@ -8,7 +8,7 @@ from pathlib import Path
 
 from litlora_desktop.cluster.ray_pool import ClusterError, RayOptions, import_ray
 
-__all__ = ["absolute_if_local", "add_ray_arguments", "check_ray_arguments", "ray_options"]
+__all__ = ["absolute", "absolute_if_local", "add_ray_arguments", "check_ray_arguments", "ray_options"]
 
 CPUS_PER_TASK, RETRIES = RayOptions.cpus_per_task, RayOptions.retries
 # options that mean something only on Ray (given without --ray, they are refused, not ignored)
@@ -82,9 +82,13 @@ def ray_options(args: argparse.Namespace, tasks: int) -> RayOptions | None:
     )
 
 
+def absolute(path: str | Path) -> Path:
+    """A path made absolute, as a Ray worker needs it (it runs in the folder ``ray start`` was run
+    in, not the driver's); symlinks are kept, so a linked video keeps its own name."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
 def absolute_if_local(spec: str) -> str:
-    """A model or dataset given as a relative path, made absolute: a Ray worker runs in the folder
-    ``ray start`` was run in, not the driver's. Hub ids and names are left as they are; symlinks are
-    kept (a linked video keeps its own name)."""
-    p = Path(spec).expanduser()
-    return os.path.abspath(p) if p.exists() else spec
+    """A model or dataset given as an existing relative path, made absolute (``absolute``); hub ids
+    and names are left as they are."""
+    return str(absolute(spec)) if Path(spec).expanduser().exists() else spec

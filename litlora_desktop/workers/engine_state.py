@@ -278,7 +278,7 @@ class EngineState:
                 auto = self.lora.settings.auto_apply
                 # computed once: what auto-apply declines is what the annotator is shown
                 cands = self.lora.candidates(oid, f) if auto else None
-                applied = self.lora.auto_apply(oid, f, cands) if auto else None
+                applied = self.lora.auto_apply(oid, f, cands)
                 if applied is not None:
                     upd.applied = applied
                 elif candidates_later and not auto:
