@@ -12,7 +12,15 @@ setup() {
     "$PY" -m venv "$VENV"
   fi
   local stamp="$VENV/.litlora-installed"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/install_meta_sam2.sh -nt "$stamp" ]; then
+  # The tested versions of every package (constraints.txt); LITLORA_CONSTRAINTS= (empty) takes the newest.
+  local constraints=${LITLORA_CONSTRAINTS-constraints.txt}
+  case "$constraints" in
+    "") ;;
+    /*) export PIP_CONSTRAINT="$constraints" ;;
+    *) export PIP_CONSTRAINT="$PWD/$constraints" ;;
+  esac
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] \
+    || [ scripts/install_meta_sam2.sh -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first and pinned, so nothing later pulls a different (multi-GB CUDA) build.
     "$VENV/bin/python" -m pip install -q "torch==${LITLORA_TORCH_VERSION:-2.13.0}"
@@ -22,6 +30,7 @@ setup() {
     bash scripts/install_meta_sam2.sh "$VENV"
     touch "$stamp"
   fi
+  unset PIP_CONSTRAINT
 }
 
 cmd=${1:-app}

@@ -9,7 +9,7 @@ VENV=${LITLORA_VENV:-.venv}
 PY="$VENV/bin/python"
 [ -x "$PY" ] || { echo "no $PY: run ./dev.sh test (or ./dev.sh app) once first" >&2; exit 1; }
 if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
-  "$PY" -m pip install -q "pyinstaller>=6.10"
+  "$PY" -m pip install -q -c constraints.txt "pyinstaller>=6.10"  # the version the bundle was tested with
 fi
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}  # the spec renders nothing, but imports Qt
 start=$(date +%s)

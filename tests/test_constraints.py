@@ -1,0 +1,55 @@
+"""constraints.txt, the tested versions dev.sh and the bundle install, agrees with what the project asks for."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pins() -> dict[str, Version]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;]+)", line)
+        assert m, f"constraints.txt: not a NAME==VERSION pin: {line!r}"
+        name = canonicalize_name(m.group(1))
+        assert name not in pins, f"constraints.txt pins {name} twice"
+        pins[name] = Version(m.group(2))
+    return pins
+
+
+def _requirements() -> list[Requirement]:
+    """The app's requirements and those of the extras dev.sh installs (test, cluster)."""
+    reqs = [Requirement(r) for r in importlib.metadata.requires("litlora-desktop") or []]
+    wanted = []
+    for req in reqs:
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in ("test", "cluster")):
+            wanted.append(req)
+    return wanted
+
+
+def test_every_requirement_is_pinned_within_its_range():
+    """A dependency added to pyproject.toml without a tested version, or a pin outside the declared
+    range (pip would refuse to install the pair), fails here instead of on a fresh machine."""
+    pins = _pins()
+    reqs = _requirements()
+    assert any(canonicalize_name(r.name) == "transformers" for r in reqs)  # the metadata was read
+    for req in reqs:
+        name = canonicalize_name(req.name)
+        if name == "torch":
+            assert name not in pins, "torch is pinned by dev.sh (LITLORA_TORCH_VERSION), not constraints.txt"
+            continue
+        assert name in pins, f"{req.name} is required but constraints.txt has no tested version of it"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject's {req.specifier}"
+        )
+
