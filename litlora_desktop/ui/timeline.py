@@ -115,11 +115,6 @@ class LanesView(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(36, 37, 41))
         bar = self._bar_rect()
-        if self.hint:
-            p.setPen(QColor(140, 140, 140))
-            p.drawText(
-                QRectF(8, 0, self.width() - 16, bar.height()), Qt.AlignmentFlag.AlignVCenter, self.hint
-            )
         for i, (lane, img) in enumerate(zip(self._lanes, self._images, strict=True)):
             y = LANE_GAP + i * (LANE_HEIGHT + LANE_GAP)
             sel = lane.object_id == self._selected
@@ -139,6 +134,12 @@ class LanesView(QWidget):
             x = bar.left() + (self._current + 0.5) / self._n * bar.width()
             p.setPen(QPen(QColor(255, 255, 255), 2))
             p.drawLine(int(x), 0, int(x), int(bar.height()))
+        if self.hint:  # over the cursor, on its own background, so the cursor never cuts a word
+            box = QRectF(8, 0, self.width() - 16, bar.height())
+            text = p.boundingRect(box, Qt.AlignmentFlag.AlignVCenter, self.hint)
+            p.fillRect(text.adjusted(-4, 0, 4, 0), QColor(36, 37, 41))
+            p.setPen(QColor(140, 140, 140))
+            p.drawText(box, Qt.AlignmentFlag.AlignVCenter, self.hint)
         # legend
         p.setPen(QColor(170, 170, 170))
         x = bar.left()

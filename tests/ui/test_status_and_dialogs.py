@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from litlora_desktop.core.annotations.formats import export
@@ -19,7 +20,7 @@ from litlora_desktop.core.annotations.project import Project
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.video.sources import VideoSource
 from litlora_desktop.ui.canvas_layers import CandidateView
-from litlora_desktop.ui.timeline import STATUS_COLORS
+from litlora_desktop.ui.timeline import STATUS_COLORS, LanesView
 from tests.ui import test_project_ui as project_ui
 from tests.ui.test_main_window import click, idle, key
 from tests.ui.test_project_ui import square
@@ -183,3 +184,26 @@ def test_auto_apply_threshold_goes_down_to_five_percent(qtbot, window_factory):
     dlg = w.open_settings()
     assert dlg.auto_threshold.minimum() == pytest.approx(0.05)
     dlg.close()
+
+
+def test_the_frame_cursor_never_cuts_the_empty_timeline_hint(qtbot):
+    """The white frame cursor was drawn across "No objects yet: press N…", cutting a word in two."""
+    lanes = LanesView()
+    qtbot.addWidget(lanes)
+    lanes.resize(900, lanes.height())
+    lanes.set_lanes([], 40)
+    assert "press N" in lanes.hint
+    metrics = QFontMetrics(lanes.font())
+    text_width = metrics.horizontalAdvance(lanes.hint)
+    for frame in range(0, 40, 3):  # the cursor walks along the bar, over the text's whole width
+        lanes.set_current(frame)
+        image = lanes.grab().toImage()
+        mid = (lanes.height() - 18) // 2
+        rows = range(mid - metrics.ascent() // 2, mid + metrics.ascent() // 2 + 1)
+        white = [
+            (x, y)
+            for x in range(8, 8 + text_width)
+            for y in rows
+            if min(QColor(image.pixel(x, y)).getRgb()[:3]) >= 250
+        ]
+        assert not white, f"frame {frame}: the cursor shows through the hint at {white[:3]}"
