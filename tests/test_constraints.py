@@ -52,4 +52,3 @@ def test_every_requirement_is_pinned_within_its_range():
         assert req.specifier.contains(pins[name], prereleases=True), (
             f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject's {req.specifier}"
         )
-
