@@ -98,7 +98,6 @@ class TrackReport:
     exported: str | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    adapter_files: dict[str, bytes] = field(default_factory=dict)  # while tracking only
 
 
 def output_folder(out_dir: Path, video: Path) -> Path:
@@ -186,7 +185,8 @@ def _track(job: TrackJob, loaded: Any, tracked: Tracked, on_frame: Any) -> None:
         raise TrackError(str(exc)) from None
     state = EngineState()
     try:
-        store, adapters = _prompt_store(job, source, report)
+        start = _prompt_store(job, source, report)
+        store, adapters = start.store, start.adapters
         if adapters is not None:
             state.lora_settings.auto_apply = True
             threshold = DEFAULT_AUTO_APPLY if job.auto_apply is None else job.auto_apply
@@ -194,14 +194,15 @@ def _track(job: TrackJob, loaded: Any, tracked: Tracked, on_frame: Any) -> None:
         state.set_model(loaded)
         state.set_source(source)
         if adapters is not None:
-            _load_adapters(state, adapters, store, report)
+            _load_adapters(state, adapters, store, report, same_video=start.own)
         firsts = _give_prompts(state, store)
         report.frames, report.objects, report.prompts = source.num_frames, len(store.objects), len(firsts)
         if not firsts:
             raise TrackError("no object has a mask to start from")
         write = _writer(store, report, on_frame)
-        start = min(firsts.values())
-        for f in range(start + 1, source.num_frames):  # every object joins on the frame after its prompt
+        for f in range(
+            min(firsts.values()) + 1, source.num_frames
+        ):  # every object joins on the frame after its prompt
             write(state.track(f))
         for f in range(max(firsts.values()) - 1, -1, -1):  # and back to the first frame
             write(state.track(f, reverse=True))
@@ -209,8 +210,7 @@ def _track(job: TrackJob, loaded: Any, tracked: Tracked, on_frame: Any) -> None:
         if state.lora is not None and adapters is not None and state.lora_enabled:
             tracked.adapters = _adapter_files(state)
         else:
-            tracked.adapters = report.adapter_files
-        report.adapter_files = {}
+            tracked.adapters = start.carried
     finally:
         state.close()
 
@@ -272,9 +272,19 @@ def _write_project(job: TrackJob, store: AnnotationStore, source: Any, adapters:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> tuple[AnnotationStore, Path | None]:
-    """A new store holding the objects and the masks to start from (nothing tracked yet), and the
-    adapters to use: ``--adapters``, else those of the project the first masks come from."""
+@dataclass
+class _Start:
+    """What tracking a video starts from."""
+
+    store: AnnotationStore  # the objects and the masks to start from; nothing tracked yet
+    adapters: Path | None = None  # the adapters that auto-apply: --adapters, or the video's own project
+    own: bool = False  # those adapters are this video's own project's (its counts and samples carry on)
+    carried: dict[str, bytes] = field(default_factory=dict)  # own adapters copied over, not applied
+
+
+def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> _Start:
+    """The objects and first masks of a video, and the adapters to use: ``--adapters``, else those of
+    the project the first masks come from."""
     store = AnnotationStore()
     store.height, store.width, store.num_frames = (
         int(source.height),
@@ -288,7 +298,7 @@ def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> tuple[Anno
         except Exception as exc:  # AnnotationImportError: one sentence naming the file
             raise TrackError(f"the first masks could not be imported: {exc}") from None
         report.warnings += list(getattr(result, "warnings", []) or [])
-        return store, job.adapters
+        return _Start(store, job.adapters)
     folder = job.project if job.project is not None else default_project_path(job.video)
     if not (Path(folder) / "project.json").is_file():
         raise TrackError(
@@ -303,16 +313,16 @@ def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> tuple[Anno
             if rec.provenance.kind != "sam2":
                 store.set_record(f, info.id, rec)
     if job.adapters is not None:
-        return store, job.adapters
+        return _Start(store, job.adapters, own=_same_folder(job.adapters, folder))
     own = Path(folder) / "adapters"
     if (own / "litlora.json").is_file():
         if job.auto_apply is not None:
-            return store, Path(folder)  # the project's own adapters auto-apply
+            return _Start(store, Path(folder), own=True)  # the project's own adapters auto-apply
         # not asked to auto-apply: the new project still gets them, so correcting it goes on teaching
-        report.adapter_files = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()}
-    elif job.auto_apply is not None:
+        return _Start(store, carried={p.name: p.read_bytes() for p in own.iterdir() if p.is_file()})
+    if job.auto_apply is not None:
         raise TrackError(f"--auto-apply needs adapters, and the project {folder} has none: give --adapters")
-    return store, None
+    return _Start(store)
 
 
 def _give_prompts(state: EngineState, store: AnnotationStore) -> dict[int, int]:
@@ -357,9 +367,12 @@ def _writer(store: AnnotationStore, report: TrackReport, on_frame: Any) -> Any:
     return write
 
 
-def _load_adapters(state: EngineState, folder: Path, store: AnnotationStore, report: TrackReport) -> None:
+def _load_adapters(
+    state: EngineState, folder: Path, store: AnnotationStore, report: TrackReport, same_video: bool
+) -> None:
     """The adapters of a project, matched to this video's objects by name (case and spaces aside), or
-    by id for a bare adapters folder that has no names."""
+    by id for a bare adapters folder that has no names. ``same_video``: the video's own project, whose
+    correction counts and accepted candidates carry on, and whose samples stay this video's."""
     folder = Path(folder)
     adapters = folder / "adapters" if (folder / "adapters" / "litlora.json").is_file() else folder
     names = _object_names(folder)
@@ -375,7 +388,7 @@ def _load_adapters(state: EngineState, folder: Path, store: AnnotationStore, rep
     if not object_map:
         report.warnings.append(f"no object of {folder} has the name of one of this video's: no adapters used")
         return
-    state.lora.restore(adapters, object_map, same_video=False, only=list(object_map))
+    state.lora.restore(adapters, object_map, same_video=same_video, only=list(object_map))
     state.set_lora_enabled(True)
 
 

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from litlora_desktop.batch.track import output_folder
 from litlora_desktop.cli import main
 from litlora_desktop.core.annotations.formats import import_annotations
 from litlora_desktop.core.annotations.project import Project
@@ -314,3 +315,22 @@ def test_an_existing_export_is_refused_before_tracking(videos, tmp_path, capsys)
     assert "exists: pass --overwrite" in capsys.readouterr().err
     assert not (tmp_path / f"{names[0]}.litlora").exists()
     assert (tmp_path / f"{names[0]}.coco.json").read_text() == "mine"
+
+
+def test_the_videos_own_adapters_keep_their_counts_and_samples_as_this_videos(adapters_project, tmp_path):
+    """Tracking a video with its own project's adapters (auto-applied) is not reusing another video's:
+    the new project keeps the correction count, and its samples stay this video's, so a correction
+    of the same frame later replaces the old sample instead of piling up beside it."""
+    import json
+
+    folder, oid = adapters_project
+    video = Project.open(folder).resolve_video_path()
+    out = tmp_path / "out"
+    argv = ["track", str(video), "--project", str(folder), "--out", str(out), "--auto-apply", "0.5"]
+    assert main([*argv, *FAST]) == 0
+    before = json.loads((folder / "adapters" / "litlora.json").read_text())
+    after = json.loads((output_folder(out, video) / "adapters" / "litlora.json").read_text())
+    assert before["objects"][str(oid)]["corrections"] == 1
+    assert after["objects"][str(oid)]["corrections"] == 1
+    origins = [s.get("origin", "") for s in after["objects"][str(oid)]["samples"]]
+    assert origins == [""]
