@@ -132,12 +132,14 @@ class LanesView(QWidget):
             p.drawImage(QRectF(bar.left(), y, bar.width(), LANE_HEIGHT), img)
         if self._n > 0:
             x = bar.left() + (self._current + 0.5) / self._n * bar.width()
-            p.setPen(QPen(QColor(255, 255, 255), 2))
+            pen = QPen(QColor(255, 255, 255), 2)
+            pen.setCapStyle(Qt.PenCapStyle.FlatCap)  # ends at the bar: no dot over the legend
+            p.setPen(pen)
             p.drawLine(int(x), 0, int(x), int(bar.height()))
         if self.hint:  # over the cursor, on its own background, so the cursor never cuts a word
             box = QRectF(8, 0, self.width() - 16, bar.height())
             text = p.boundingRect(box, Qt.AlignmentFlag.AlignVCenter, self.hint)
-            p.fillRect(text.adjusted(-4, 0, 4, 0), QColor(36, 37, 41))
+            p.fillRect(QRectF(text.left() - 4, 0, text.width() + 8, bar.height()), QColor(36, 37, 41))
             p.setPen(QColor(140, 140, 140))
             p.drawText(box, Qt.AlignmentFlag.AlignVCenter, self.hint)
         # legend
