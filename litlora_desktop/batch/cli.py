@@ -241,7 +241,9 @@ def ray_track_task(job: TrackJob, gpus: float, model: str, device: str | None, t
     import torch
 
     from litlora_desktop.cluster.ray_pool import task_device, worker_cache
+    from litlora_desktop.core.sam2.allocator import tune_malloc
 
+    tune_malloc()  # a Ray worker is a new process: the driver's allocator settings are not inherited
     device = task_device(device, gpus)
     torch.set_num_threads(threads)
     loaded = worker_cache(("track", model, device), lambda: load_track_model(model, device))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -57,3 +58,29 @@ def test_a_video_after_a_bare_ray_is_not_taken_for_an_address(videos, tmp_path, 
     video = str(root / "JPEGImages" / names[0])
     assert main(["track", video, "--out", str(tmp_path), *FAST, "--ray", video]) == 2
     assert "put the videos before --ray" in capsys.readouterr().err
+
+
+def test_a_track_task_tunes_its_workers_allocator(videos, tmp_path):
+    """A Ray worker is a new process: the driver's malloc settings do not reach it, and without them
+    SAM2's encoder pays a page fault per page of every large buffer (core/sam2/allocator.py). The
+    eval task tuned its worker; the track task did not. Run in a fresh process, as a worker is."""
+    root, names = videos
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from litlora_desktop.batch.cli import ray_track_task\n"
+        "from litlora_desktop.batch.track import TrackJob\n"
+        "from litlora_desktop.core.sam2.allocator import malloc_tuned\n"
+        "job = TrackJob(Path(sys.argv[1]), Path(sys.argv[2]), masks=Path(sys.argv[3]))\n"
+        "tracked = ray_track_task(job, 0.0, 'demo', 'cpu', 1)\n"
+        "assert tracked.report.error is None, tracked.report.error\n"
+        "print('tuned' if malloc_tuned() else 'default')\n"
+    )
+    video, first = root / "JPEGImages" / names[0], root / "first" / names[0]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(video), str(tmp_path / "out.litlora"), str(first)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "tuned"
