@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import re
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -19,11 +18,17 @@ def _pins() -> dict[str, Version]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        m = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;]+)", line)
-        assert m, f"constraints.txt: not a NAME==VERSION pin: {line!r}"
-        name = canonicalize_name(m.group(1))
+        req = Requirement(line)
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", (
+            f"constraints.txt: not a NAME==VERSION pin: {line!r}"
+        )
+        # the pins are the CI's Python's: elsewhere pip takes releases that have wheels there
+        assert req.marker is not None and req.marker.evaluate({"python_version": "3.11"}), line
+        assert not req.marker.evaluate({"python_version": "3.10"}), line
+        name = canonicalize_name(req.name)
         assert name not in pins, f"constraints.txt pins {name} twice"
-        pins[name] = Version(m.group(2))
+        pins[name] = Version(specs[0].version)
     return pins
 
 
