@@ -131,3 +131,9 @@ MODEL_CHOICES: dict[str, str] = {
     DEMO_LABEL: DEMO_MODEL,
 }
 """Label -> model id of every model the Settings list offers (the demo last)."""
+
+
+class ModelLoadError(Exception):
+    """A model could not be loaded; the message is meant for the user. Defined here, not in
+    ``core/sam2/models.py``, so a caller that only reports it (``litlora-eval --ray``'s driver) need
+    not import torch."""

@@ -178,13 +178,14 @@ def _run(args: argparse.Namespace) -> int:
     except (DatasetError, OSError) as exc:
         return _error(str(exc))
 
+    # nothing here imports torch: with --ray this process only plans, waits and reports
     from litlora_desktop.cluster.ray_pool import ClusterError
-    from litlora_desktop.core.sam2.models import ModelLoadError
+    from litlora_desktop.core.model_ids import ModelLoadError
     from litlora_desktop.eval.progress import ProgressBar
-    from litlora_desktop.eval.protocol import EvalError, Protocol
     from litlora_desktop.eval.report import Report
     from litlora_desktop.eval.results import SequenceResult
     from litlora_desktop.eval.runner import lora_settings_for, plan, run_tasks
+    from litlora_desktop.eval.runs import EvalError, Protocol
 
     try:
         protocols = []

@@ -32,7 +32,6 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,47 +43,11 @@ from litlora_desktop.core.sam2.tracker import Tracker
 from litlora_desktop.core.video.sources import VideoSource
 from litlora_desktop.eval.annotator import correct_frame, training_target
 from litlora_desktop.eval.dataset import EvalSequence
-from litlora_desktop.eval.metrics import DEFAULT_BOUND_TH, f_measure, jaccard
+from litlora_desktop.eval.metrics import f_measure, jaccard
 from litlora_desktop.eval.results import ObjectResult, SequenceResult
+from litlora_desktop.eval.runs import BASELINE, SELECT_MODES, TRAIN_TARGETS, EvalError, Protocol
 
 __all__ = ["BASELINE", "SELECT_MODES", "TRAIN_TARGETS", "EvalError", "Protocol", "evaluate_sequence"]
-
-BASELINE = "sam2"
-SELECT_MODES = ("oracle", "confidence")
-TRAIN_TARGETS = ("gt", "final")
-
-
-class EvalError(Exception):
-    """The evaluation cannot go on as asked; the message is meant for the user."""
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """One configuration of the simulated annotator (a "run")."""
-
-    tau: float = 0.5
-    max_clicks: int = 3
-    lora: bool = False
-    select: str = "oracle"
-    min_confidence: float = 0.0  # confidence mode: no candidate below this confidence
-    bound_th: float = DEFAULT_BOUND_TH
-    corrections_as_cond: bool = False  # Meta's add_all_frames_to_correct_as_cond (off in the authors' runs)
-    train_target: str = "gt"  # what LIT-LoRA learns from a correction: "gt" (the authors) or "final"
-
-    def __post_init__(self) -> None:
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
-        if self.max_clicks < 0:
-            raise ValueError("max_clicks must be >= 0")
-        if self.select not in SELECT_MODES:
-            raise ValueError(f"select must be one of {', '.join(SELECT_MODES)}")
-        if self.train_target not in TRAIN_TARGETS:
-            raise ValueError(f"train_target must be one of {', '.join(TRAIN_TARGETS)}")
-
-    @property
-    def name(self) -> str:
-        """``sam2`` for the baseline, ``litlora-oracle`` / ``litlora-confidence`` with LIT-LoRA."""
-        return f"litlora-{self.select}" if self.lora else BASELINE
 
 
 def _choose_candidate(

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litlora_desktop.eval.protocol import BASELINE
 from litlora_desktop.eval.results import SequenceResult
+from litlora_desktop.eval.runs import BASELINE
 
 CSV_COLUMNS = (
     "run",

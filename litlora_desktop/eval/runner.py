@@ -16,17 +16,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from litlora_desktop.core.lora.settings import LoraSettings, preset_for
+from litlora_desktop.core.model_ids import TINY_RANDOM
 from litlora_desktop.core.sam2.allocator import tune_malloc
-from litlora_desktop.core.sam2.models import TINY_RANDOM
 from litlora_desktop.eval.dataset import EvalSequence
 from litlora_desktop.eval.progress import ProgressBar
-from litlora_desktop.eval.protocol import EvalError, Protocol, evaluate_sequence
 from litlora_desktop.eval.results import SequenceResult, load_result, result_path, save_result
+from litlora_desktop.eval.runs import EvalError, Protocol
 
 if TYPE_CHECKING:
+    import torch
+
     from litlora_desktop.cluster.ray_pool import RayOptions
 
 __all__ = ["TINY_RANDOM", "Task", "load_eval_model", "lora_settings_for", "plan", "run_settings", "run_tasks"]
@@ -68,6 +68,8 @@ def _init_worker(model_spec: str, devices: Any, threads: int, lora: dict[str, An
 
 def _load_worker(model_spec: str, device: str | None, threads: int, lora: dict[str, Any]) -> None:
     tune_malloc()  # a spawned worker is a new process: the parent's allocator settings are not inherited
+    import torch
+
     torch.set_num_threads(max(1, threads))
     _WORKER.clear()
     _WORKER["lora"] = LoraSettings(**lora)
@@ -93,6 +95,8 @@ def ray_task(
 
 
 def _run_task(task: Task) -> SequenceResult:
+    from litlora_desktop.eval.protocol import evaluate_sequence  # torch: in the worker only
+
     if "load_error" in _WORKER:
         return _failed(task, _WORKER["load_error"])
     try:
@@ -197,6 +201,8 @@ def run_tasks(
         )
         return results
     if workers <= 1:
+        from litlora_desktop.eval.protocol import evaluate_sequence
+
         model, dtype = load_eval_model(model_spec, devices[0])
         for t in tasks:
             label = f"{t.protocol.name} {t.sequence.name}"

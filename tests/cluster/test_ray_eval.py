@@ -244,3 +244,30 @@ def test_a_task_without_a_gpu_runs_on_the_cpu():
     assert task_device(None, 0.0) == "cpu"
     assert task_device("auto", 0.0) == "cpu"
     assert task_device("mps", 0.0) == "mps"
+
+
+@pytest.mark.slow
+def test_with_ray_the_driver_never_imports_torch(dataset, tmp_path):
+    """With --ray the driver only plans, waits and reports: importing torch and transformers there
+    cost ~4 s of every run on a 2-core machine (part of Ray's fixed overhead), for nothing. The
+    results still come back whole. A fresh process, as a user's command."""
+    import subprocess
+
+    root, names = dataset
+    out = tmp_path / "out"
+    code = (
+        "import sys\n"
+        "from litlora_desktop.eval.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print('driver imported:', sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+        "sys.exit(rc)\n"
+    )
+    argv = [str(root), "--out", str(out), "--lora", "on", "--sequences", names[0], "--ray", *FAST]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "driver imported: []" in proc.stdout, proc.stdout
+    rows = [r for r in _rows(out) if r["sequence"] == names[0]]
+    assert [r["run"] for r in rows] == ["litlora-oracle"] and int(rows[0]["frames"]) > 0, rows

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from litlora_desktop.eval import runner
+from litlora_desktop.eval import protocol
 from litlora_desktop.eval.cli import main
 from litlora_desktop.eval.report import CSV_COLUMNS
 from litlora_desktop.eval.results import load_result, result_path
@@ -90,7 +90,7 @@ def test_second_run_skips_finished_sequences(evaluated, monkeypatch, capsys):
     def must_not_run(*a, **k):
         raise AssertionError("a finished sequence was evaluated again")
 
-    monkeypatch.setattr(runner, "evaluate_sequence", must_not_run)
+    monkeypatch.setattr(protocol, "evaluate_sequence", must_not_run)
     assert main(argv) == 0
     assert f"0 to do, {len(before)} already finished" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*.json")} == before
@@ -103,13 +103,13 @@ def test_a_partly_finished_evaluation_resumes(dataset, tmp_path, monkeypatch):
     assert main(argv) == 0
     (out / "runs" / "sam2" / f"{names[1]}.json").unlink()  # as if killed before the second sequence
     seen = []
-    real = runner.evaluate_sequence
+    real = protocol.evaluate_sequence
 
     def spy(model, seq, *a, **k):
         seen.append(seq.name)
         return real(model, seq, *a, **k)
 
-    monkeypatch.setattr(runner, "evaluate_sequence", spy)
+    monkeypatch.setattr(protocol, "evaluate_sequence", spy)
     assert main(argv) == 0
     assert seen == [names[1]]
     # a LIT-LoRA run added later is compared with the stored baseline

@@ -6,8 +6,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from litlora_desktop.core.model_ids import DEMO_MODEL, TINY_RANDOM  # not models: no torch
 from litlora_desktop.core.resources import demo_model_dir
-from litlora_desktop.core.sam2.models import DEMO_MODEL, TINY_RANDOM
 
 __all__ = ["DEMO_MODEL_LORA", "RANDOM_DECODER_LORA", "LoraSettings", "preset_for"]
 

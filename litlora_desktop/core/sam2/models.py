@@ -27,16 +27,13 @@ DEFAULT_MODEL_ID = model_ids.DEFAULT_MODEL_ID
 DEMO_MODEL = model_ids.DEMO_MODEL
 TINY_RANDOM = model_ids.TINY_RANDOM
 DEMO_LABEL = model_ids.DEMO_LABEL
+ModelLoadError = model_ids.ModelLoadError
 MODEL_CHOICES = model_ids.MODEL_CHOICES
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes total) while a model downloads; may raise to cancel."""
-
-
-class ModelLoadError(Exception):
-    """A model could not be loaded; the message is meant for the user."""
 
 
 class ModelNotAvailable(ModelLoadError):
