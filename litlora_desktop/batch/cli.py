@@ -137,7 +137,7 @@ def track_main(argv: Sequence[str]) -> int:
             todo.append(job)
     device = None if args.device == "auto" else args.device
     model = absolute_if_local(args.model)
-    if args.quiet:  # the model's loading bars too
+    if args.quiet and ray is None:  # the model's loading bars too (Ray's workers print nothing here)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -162,7 +162,7 @@ def track_main(argv: Sequence[str]) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from litlora_desktop.cluster.ray_pool import ClusterError
-    from litlora_desktop.core.sam2.models import ModelLoadError
+    from litlora_desktop.core.model_ids import ModelLoadError  # not models: no torch on a --ray driver
 
     return (ModelLoadError, ClusterError)
 
@@ -238,12 +238,13 @@ def run_local(
 def ray_track_task(job: TrackJob, gpus: float, model: str, device: str | None, threads: int) -> Tracked:
     """One video as a Ray task: tracked here, written by the driver (``save_tracked``); the worker
     keeps the model for its next video."""
+    from litlora_desktop.core.sam2.allocator import tune_malloc
+
+    tune_malloc()  # first: a Ray worker is a new process, the driver's allocator settings not inherited
     import torch
 
     from litlora_desktop.cluster.ray_pool import task_device, worker_cache
-    from litlora_desktop.core.sam2.allocator import tune_malloc
 
-    tune_malloc()  # a Ray worker is a new process: the driver's allocator settings are not inherited
     device = task_device(device, gpus)
     torch.set_num_threads(threads)
     loaded = worker_cache(("track", model, device), lambda: load_track_model(model, device))

@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litlora_desktop.core.annotations.formats import (
     ExportError,
@@ -44,8 +44,10 @@ from litlora_desktop.core.annotations.records import MaskRecord, adapter_provena
 from litlora_desktop.core.annotations.store import AnnotationStore
 from litlora_desktop.core.annotations.video_identity import check_video
 from litlora_desktop.core.video.sources import VideoSource
-from litlora_desktop.workers.engine_state import EngineState
-from litlora_desktop.workers.outcomes import Prompt, TrackOutcome
+
+if TYPE_CHECKING:  # torch: imported where a video is tracked, never by a --ray driver that only writes
+    from litlora_desktop.workers.engine_state import EngineState
+    from litlora_desktop.workers.outcomes import TrackOutcome
 
 __all__ = [
     "TrackError",
@@ -178,6 +180,8 @@ def _same_folder(a: Path, b: Path) -> bool:
 
 
 def _track(job: TrackJob, loaded: Any, tracked: Tracked, on_frame: Any) -> None:
+    from litlora_desktop.workers.engine_state import EngineState
+
     report = tracked.report
     try:
         source = VideoSource.open(job.video)
@@ -200,9 +204,8 @@ def _track(job: TrackJob, loaded: Any, tracked: Tracked, on_frame: Any) -> None:
         if not firsts:
             raise TrackError("no object has a mask to start from")
         write = _writer(store, report, on_frame)
-        for f in range(
-            min(firsts.values()) + 1, source.num_frames
-        ):  # every object joins on the frame after its prompt
+        first = min(firsts.values())  # every object joins on the frame after its prompt
+        for f in range(first + 1, source.num_frames):
             write(state.track(f))
         for f in range(max(firsts.values()) - 1, -1, -1):  # and back to the first frame
             write(state.track(f, reverse=True))
@@ -313,7 +316,8 @@ def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> _Start:
             if rec.provenance.kind != "sam2":
                 store.set_record(f, info.id, rec)
     if job.adapters is not None:
-        return _Start(store, job.adapters, own=_same_folder(job.adapters, folder))
+        own = _same_folder(job.adapters, folder) or _same_folder(job.adapters, Path(folder) / "adapters")
+        return _Start(store, job.adapters, own=own)
     own = Path(folder) / "adapters"
     if (own / "litlora.json").is_file():
         if job.auto_apply is not None:
@@ -328,6 +332,8 @@ def _prompt_store(job: TrackJob, source: Any, report: TrackReport) -> _Start:
 def _give_prompts(state: EngineState, store: AnnotationStore) -> dict[int, int]:
     """Every mask not from SAM2 becomes a mask prompt, as when the app reopens a project; returns
     each prompted object's first prompted frame."""
+    from litlora_desktop.workers.outcomes import Prompt
+
     firsts: dict[int, int] = {}
     for info in store.objects:
         state.add_object(info.id)
@@ -372,7 +378,8 @@ def _load_adapters(
 ) -> None:
     """The adapters of a project, matched to this video's objects by name (case and spaces aside), or
     by id for a bare adapters folder that has no names. ``same_video``: the video's own project, whose
-    correction counts and accepted candidates carry on, and whose samples stay this video's."""
+    objects are this store's by id, and whose correction counts, accepted candidates and samples
+    carry on as this video's."""
     folder = Path(folder)
     adapters = folder / "adapters" if (folder / "adapters" / "litlora.json").is_file() else folder
     names = _object_names(folder)
@@ -380,7 +387,10 @@ def _load_adapters(
     ids = {o.id for o in store.objects}
     object_map = {}
     for saved_id in _saved_object_ids(adapters):
-        if names:  # by name, as the app's adapter reuse matches them; never "dog" onto "person"
+        if same_video:  # the store was copied from that project, ids and all; names may repeat
+            if saved_id in ids:
+                object_map[saved_id] = saved_id
+        elif names:  # by name, as the app's adapter reuse matches them; never "dog" onto "person"
             if _name_key(names.get(saved_id, "")) in mine:
                 object_map[saved_id] = mine[_name_key(names[saved_id])]
         elif saved_id in ids:  # a bare adapters folder has no names: ids are all there is

@@ -334,3 +334,27 @@ def test_the_videos_own_adapters_keep_their_counts_and_samples_as_this_videos(ad
     assert after["objects"][str(oid)]["corrections"] == 1
     origins = [s.get("origin", "") for s in after["objects"][str(oid)]["samples"]]
     assert origins == [""]
+
+
+def test_the_videos_own_adapters_go_to_their_own_objects_even_with_one_name(adapters_project, tmp_path):
+    """Two objects both named "car": by name, both saved objects matched the same object here, which
+    got the other's adapter and counts while its twin lost its own. From the video's own project the
+    ids are the same on both sides, so they are matched by id."""
+    import json
+
+    folder = tmp_path / "twins.litlora"
+    shutil.copytree(adapters_project[0], folder)
+    oid = adapters_project[1]
+    project = Project.open(folder)
+    assert len(project.store.objects) >= 2
+    for info in project.store.objects:
+        project.store.update_object(info.id, name="car")
+    project.save()
+    video = project.resolve_video_path()
+    out = tmp_path / "out"
+    argv = ["track", str(video), "--project", str(folder), "--out", str(out), "--auto-apply", "0.5"]
+    assert main([*argv, *FAST]) == 0
+    after = json.loads((output_folder(out, video) / "adapters" / "litlora.json").read_text())
+    with_adapters = {k for k, v in after["objects"].items() if v["adapters"]}
+    assert with_adapters == {str(oid)}
+    assert after["objects"][str(oid)]["corrections"] == 1

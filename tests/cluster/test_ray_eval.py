@@ -253,6 +253,7 @@ def test_with_ray_the_driver_never_imports_torch(dataset, tmp_path):
     results still come back whole. A fresh process, as a user's command."""
     import subprocess
 
+    pytest.importorskip("ray", reason="the [cluster] extra is not installed")
     root, names = dataset
     out = tmp_path / "out"
     code = (

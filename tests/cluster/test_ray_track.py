@@ -62,6 +62,8 @@ def test_a_video_after_a_bare_ray_is_not_taken_for_an_address(videos, tmp_path, 
     assert "put the videos before --ray" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings are Linux-only")
 def test_a_track_task_tunes_its_workers_allocator(videos, tmp_path):
     """A Ray worker is a new process: the driver's malloc settings do not reach it, and without them
     SAM2's encoder pays a page fault per page of every large buffer (core/sam2/allocator.py). The
@@ -88,3 +90,29 @@ def test_a_track_task_tunes_its_workers_allocator(videos, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-1] == "tuned"
+
+
+@pytest.mark.slow
+def test_with_ray_the_track_driver_never_imports_torch(videos, tmp_path):
+    """With --ray the driver plans, waits and writes the projects and exports: it does not track, so
+    importing torch and transformers there (~4 s a run) bought nothing. A fresh process, as a
+    user's command; the project still comes out whole."""
+    pytest.importorskip("ray", reason="the [cluster] extra is not installed")
+    root, names = videos
+    code = (
+        "import sys\n"
+        "from litlora_desktop.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print('driver imported:', sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+        "sys.exit(rc)\n"
+    )
+    video = root / "JPEGImages" / names[0]
+    argv = ["track", str(video), "--masks", str(root / "first"), "--out", str(tmp_path), "--ray", *FAST]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "driver imported: []" in proc.stdout, proc.stdout
+    store = Project.open(tmp_path / f"{names[0]}.litlora").store
+    assert len(list(store.iter_records())) == 8 * len(store.objects) > 0
