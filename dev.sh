@@ -12,23 +12,33 @@ setup() {
     "$PY" -m venv "$VENV"
   fi
   local stamp="$VENV/.litlora-installed"
-  # The tested versions of every package (constraints.txt); LITLORA_CONSTRAINTS= (empty) takes the newest.
-  local constraints=${LITLORA_CONSTRAINTS-constraints.txt}
-  case "$constraints" in
-    "") ;;
-    /*) export PIP_CONSTRAINT="$constraints" ;;
-    *) export PIP_CONSTRAINT="$PWD/$constraints" ;;
-  esac
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] \
+  local torch_version=${LITLORA_TORCH_VERSION:-2.13.0}
+  # The tested versions of every other package (constraints.txt, relative: every pip call runs from
+  # here, and pip splits PIP_CONSTRAINT at spaces). LITLORA_CONSTRAINTS= (empty) takes the newest.
+  # They were tested with the default torch: another torch brings its own sympy, networkx…, so it
+  # takes the newest too unless LITLORA_CONSTRAINTS says otherwise.
+  local default_constraints=constraints.txt
+  if [ "$torch_version" != "2.13.0" ]; then
+    default_constraints=
+  fi
+  local constraints=${LITLORA_CONSTRAINTS-$default_constraints}
+  # what was installed, and with which pins: a change of either reinstalls
+  local wanted="torch $torch_version; constraints ${constraints:-none}"
+  if [ -n "$constraints" ]; then
+    [ -f "$constraints" ] || { echo "dev.sh: no constraints file $constraints" >&2; exit 2; }
+    wanted="$wanted $(cksum < "$constraints")"
+    export PIP_CONSTRAINT="$constraints"
+  fi
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ pyproject.toml -nt "$stamp" ] \
     || [ scripts/install_meta_sam2.sh -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first and pinned, so nothing later pulls a different (multi-GB CUDA) build.
-    "$VENV/bin/python" -m pip install -q "torch==${LITLORA_TORCH_VERSION:-2.13.0}"
+    "$VENV/bin/python" -m pip install -q "torch==$torch_version"
     # the tests also cover the [cluster] extra (Ray), which the app itself never imports
     "$VENV/bin/python" -m pip install -q -e ".[test,cluster]"
     # Meta's SAM2 (no torchvision) as a test peer: the parity test and benchmarks/peer_speed.py use it.
     bash scripts/install_meta_sam2.sh "$VENV"
-    touch "$stamp"
+    printf '%s' "$wanted" > "$stamp"
   fi
   unset PIP_CONSTRAINT
 }

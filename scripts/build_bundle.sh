@@ -9,7 +9,9 @@ VENV=${LITLORA_VENV:-.venv}
 PY="$VENV/bin/python"
 [ -x "$PY" ] || { echo "no $PY: run ./dev.sh test (or ./dev.sh app) once first" >&2; exit 1; }
 if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
-  "$PY" -m pip install -q -c constraints.txt "pyinstaller>=6.10"  # the version the bundle was tested with
+  # the version the bundle was tested with, unless the venv took the newest releases (dev.sh)
+  constraints=${LITLORA_CONSTRAINTS-constraints.txt}
+  "$PY" -m pip install -q ${constraints:+-c "$constraints"} "pyinstaller>=6.10"
 fi
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}  # the spec renders nothing, but imports Qt
 start=$(date +%s)

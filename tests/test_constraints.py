@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -57,3 +59,18 @@ def test_every_requirement_is_pinned_within_its_range():
         assert req.specifier.contains(pins[name], prereleases=True), (
             f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject's {req.specifier}"
         )
+
+
+def test_dev_sh_installed_the_pinned_versions():
+    """dev.sh records in the venv's stamp which constraints it installed with; where that was
+    constraints.txt, every pinned requirement is installed at its pin (a PIP_CONSTRAINT that pip
+    ignored, or a later install that upgraded a package, fails here)."""
+    stamp = Path(sys.prefix) / ".litlora-installed"
+    recorded = stamp.read_text() if stamp.is_file() else ""
+    if "constraints constraints.txt" not in recorded:
+        pytest.skip("this environment was not installed by dev.sh with constraints.txt")
+    pins = _pins()
+    for req in _requirements():
+        name = canonicalize_name(req.name)
+        if name in pins:
+            assert Version(importlib.metadata.version(req.name)) == pins[name], req.name
