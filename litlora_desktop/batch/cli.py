@@ -11,7 +11,9 @@ done), 2 bad arguments or model, 130 interrupted (finished videos are kept).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,8 @@ def track_main(argv: Sequence[str]) -> int:
         return _error(problem)
     if not args.videos:
         return _error("give at least one VIDEO (a video file or a folder of frames)")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", args.device.lower()):
+        return _error(f"--device is cuda, cuda:N, mps, cpu or auto, not '{args.device}'")
     try:
         jobs = plan_jobs(args)
     except TrackError as exc:
@@ -208,7 +212,12 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
                 overwrite=args.overwrite,
             )
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # a read-only or full output folder is said now, not after minutes of tracking
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise TrackError(f"the output folder {out} cannot be written: {exc.strerror or exc}") from None
     return jobs
 
 
@@ -217,9 +226,13 @@ def load_track_model(spec: str, device: str | None) -> Any:
     videos with a stand-in model would be hours of useless masks."""
     from litlora_desktop.workers.engine_state import load_any_model, load_model
 
-    if spec == TINY_RANDOM:
-        return load_any_model(spec, device, None)
-    return load_model(spec, device)
+    loaded = load_any_model(spec, device, None) if spec == TINY_RANDOM else load_model(spec, device)
+    if loaded.device.fell_back:  # the app goes on with a notice; hours of batch on the CPU unseen would not
+        from litlora_desktop.core.model_ids import ModelLoadError
+
+        reason = loaded.device.message.split(": running on the CPU")[0]
+        raise ModelLoadError(f"{reason}: pass --device cpu to track on the CPU instead")
+    return loaded
 
 
 def run_local(

@@ -24,6 +24,8 @@ into the new one, and a failure leaves the old one as it was.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -39,6 +41,7 @@ from litlora_desktop.core.annotations.formats import (
     format_named,
     import_annotations,
 )
+from litlora_desktop.core.annotations.manifest import AUTOSAVE, MANIFEST, ProjectError
 from litlora_desktop.core.annotations.project import Project, default_project_path
 from litlora_desktop.core.annotations.records import MaskRecord, adapter_provenance
 from litlora_desktop.core.annotations.store import AnnotationStore
@@ -161,8 +164,10 @@ def check_outputs(job: TrackJob) -> None:
     source_project = job.project if job.project is not None else default_project_path(job.video)
     if job.masks is None and _same_folder(job.out, source_project):
         raise TrackError(f"{job.out} is the project the first masks are read from: choose another --out")
-    if (job.out / "project.json").exists() and not job.overwrite:
-        raise TrackError(f"{job.out} already holds a project: pass --overwrite to replace it")
+    if (job.out / "project.json").exists():
+        if not job.overwrite:
+            raise TrackError(f"{job.out} already holds a project: pass --overwrite to replace it")
+        _check_replaceable(job.out)
     if job.export_to is not None:
         try:
             check_not_protected(job.export_to, [job.out, source_project, job.video])
@@ -170,6 +175,40 @@ def check_outputs(job: TrackJob) -> None:
             raise TrackError(str(exc)) from None
         if job.export_to.exists() and not job.overwrite:
             raise TrackError(f"{job.export_to} exists: pass --overwrite to replace it")
+
+
+TRACKED_MARK = "tracked.json"  # beside project.json: what track wrote, to tell later edits from it
+
+
+def _check_replaceable(folder: Path) -> None:
+    """``--overwrite`` re-runs a batch: it replaces a project track wrote and nobody changed since,
+    never an annotator's corrections (saved, or unsaved in the autosave) nor a project made in the app."""
+    try:
+        mark = json.loads((folder / TRACKED_MARK).read_text())
+    except (OSError, ValueError):
+        mark = None
+    if not isinstance(mark, dict):
+        raise TrackError(
+            f"{folder} is a project made in the app, not one track wrote: --overwrite will not replace it "
+            "(move it away, or choose another --out)"
+        )
+    if (folder / AUTOSAVE).exists():
+        raise TrackError(
+            f"{folder} has unsaved work in its autosave since it was tracked: --overwrite will not replace "
+            "it (open it in the app and save or discard that work, or move the project away)"
+        )
+    if mark.get("project_sha256") != _sha256(folder / MANIFEST):
+        raise TrackError(
+            f"{folder} was saved in the app since it was tracked: --overwrite will not replace that work "
+            "(move the project away, or choose another --out)"
+        )
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def _same_folder(a: Path, b: Path) -> bool:
@@ -244,7 +283,7 @@ def save_tracked(job: TrackJob, tracked: Tracked) -> TrackReport:
         _write_project(job, store, source, tracked.adapters)
         if job.export_format:
             report.exported = _export(job, store, source, report)
-    except TrackError as exc:
+    except (TrackError, ProjectError) as exc:  # ProjectError: a full disk, a read-only folder
         report.error = str(exc)
     except OSError as exc:
         report.error = f"the project could not be written to {job.out}: {exc.strerror or exc}"
@@ -260,13 +299,19 @@ def _write_project(job: TrackJob, store: AnnotationStore, source: Any, adapters:
     job.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = job.out.with_name(f".{job.out.name}.writing-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    project = Project(tmp, store)
-    project.set_video(job.video, source)
-    project.save()
-    if adapters:
-        folder = project.adapters_dir
-        for name, data in adapters.items():
-            (folder / Path(name).name).write_bytes(data)
+    try:
+        project = Project(tmp, store)
+        project.set_video(job.video, source)
+        project.save()
+        if adapters:
+            folder = project.adapters_dir
+            for name, data in adapters.items():
+                (folder / Path(name).name).write_bytes(data)
+        mark = {"written_by": "litlora-desktop track", "project_sha256": _sha256(tmp / MANIFEST)}
+        (tmp / TRACKED_MARK).write_text(json.dumps(mark))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no half-written project left beside the outputs
+        raise
     old = job.out.with_name(f".{job.out.name}.replaced-{os.getpid()}")
     if job.out.exists():
         job.out.rename(old)
@@ -417,8 +462,6 @@ def _name_key(name: str) -> str:
 
 
 def _saved_object_ids(adapters: Path) -> list[int]:
-    import json
-
     from litlora_desktop.core.files import read_regular_file
 
     try:

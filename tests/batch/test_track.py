@@ -270,17 +270,16 @@ def test_the_project_the_first_masks_come_from_is_never_the_output(videos, tmp_p
 
 
 def test_overwrite_replaces_a_project_whole(videos, tracked, tmp_path):
-    """No autosave or adapters of the old project survive to be mistaken for the new one's."""
+    """No adapters of the old project survive to be mistaken for the new one's."""
     root, names, first = videos
     out = tmp_path / "o"
     argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(out), *FAST]
     assert main(argv) == 0
     old = out / f"{names[0]}.litlora"
-    (old / "autosave.json").write_text("{}")
     (old / "adapters").mkdir(exist_ok=True)
     (old / "adapters" / "litlora.json").write_text("{}")
     assert main([*argv, "--overwrite"]) == 0
-    assert not (old / "autosave.json").exists() and not (old / "adapters" / "litlora.json").exists()
+    assert not (old / "adapters" / "litlora.json").exists()
     assert Project.open(old).store.mask_count() == _store(tracked[0] / f"{names[0]}.litlora").mask_count()
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
 
@@ -358,3 +357,103 @@ def test_the_videos_own_adapters_go_to_their_own_objects_even_with_one_name(adap
     with_adapters = {k for k, v in after["objects"].items() if v["adapters"]}
     assert with_adapters == {str(oid)}
     assert after["objects"][str(oid)]["corrections"] == 1
+
+
+@pytest.mark.parametrize("since", ["saved", "autosaved", "made in the app"])
+def test_overwrite_never_replaces_work_done_since_tracking(videos, tmp_path, capsys, since):
+    """--overwrite is for re-running a batch: a project the annotator has since corrected and saved,
+    or has unsaved (autosaved) work in, or that the app made, is refused whole, not wiped."""
+    root, names, first = videos
+    video = root / "JPEGImages" / names[0]
+    out = tmp_path / "o"
+    argv = ["track", str(video), "--masks", str(first), "--out", str(out), *FAST]
+    folder = out / f"{names[0]}.litlora"
+    if since == "made in the app":
+        source = VideoSource.open(video)
+        project = Project.create(folder, video, source)
+        project.store.set_mask(3, project.store.add_object("cat").id, np.ones((96, 128), bool), "user")
+        project.save()
+    else:
+        assert main(argv) == 0
+        project = Project.open(folder)
+        oid = project.store.objects[0].id
+        project.store.set_mask(5, oid, np.ones((96, 128), bool), "user")  # a correction by hand
+        if since == "saved":
+            project.save()
+        else:
+            project.write_autosave(force=True)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main([*argv, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "since it was tracked" in err or "not one track wrote" in err, err
+    assert "Traceback" not in err
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_a_project_that_cannot_be_written_is_one_line_and_the_other_videos_go_on(
+    videos, tmp_path, capsys, monkeypatch
+):
+    """A full disk or a read-only folder while writing one video's project: that video fails in one
+    line, its half-written folder is removed, and the next videos are still tracked and written."""
+    from litlora_desktop.core.annotations.manifest import ProjectError
+
+    root, names, first = videos
+    real_save = Project.save
+
+    def save(self, *a, **k):
+        if names[0] in str(self.path):
+            raise ProjectError(f"{self.path}: writing its data folder failed (No space left on device)")
+        return real_save(self, *a, **k)
+
+    monkeypatch.setattr(Project, "save", save)
+    out = tmp_path / "o"
+    paths = [str(root / "JPEGImages" / n) for n in names]
+    assert main(["track", *paths, "--masks", str(first), "--out", str(out), *FAST]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.litlora" for n in names[1:])
+
+
+def test_a_device_that_is_not_one_is_one_sentence(videos, tmp_path, capsys):
+    root, names, first = videos
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--model", "demo", "--device", "tpu", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--device" in err and "tpu" in err and "Traceback" not in err
+
+
+def test_a_gpu_asked_for_and_missing_stops_the_batch_instead_of_crawling_on_the_cpu(
+    videos, tmp_path, capsys, monkeypatch
+):
+    """The app falls back to the CPU with a notice; a batch over hundreds of videos on a GPU node
+    whose CUDA is broken would run for days on the CPU without anyone seeing that notice."""
+    from litlora_desktop.core.sam2 import models
+
+    monkeypatch.setattr(models, "_cuda_works", lambda: (False, "no CUDA device is visible"))
+    root, names, first = videos
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--model", "demo", "--device", "cuda", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA device is visible" in err and "--device cpu" in err
+    assert not (tmp_path / "o" / f"{names[0]}.litlora").exists()
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_tracking(
+    videos, tmp_path, capsys, monkeypatch
+):
+    root, names, first = videos
+    out = tmp_path / "o"
+    real_mkdir = type(out).mkdir
+
+    def mkdir(self, *a, **k):
+        if self == out:
+            raise OSError(30, "Read-only file system", str(self))
+        return real_mkdir(self, *a, **k)
+
+    monkeypatch.setattr(type(out), "mkdir", mkdir)
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(out), *FAST]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Read-only file system" in err and "Traceback" not in err
