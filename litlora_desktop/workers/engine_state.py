@@ -205,11 +205,12 @@ class EngineState:
             res = ObjectMask(
                 oid, frame, np.zeros((tr.source.height, tr.source.width), bool), -1.0, "prompted"
             )
+        unlearned = False
         if learn and prompt.kind in ("clicks", "mask") and self.lora_enabled and self.lora is not None:
             # a painted mask is learned exactly as drawn; after clicks, SAM2's corrected mask is the target
             target = prompt.mask if prompt.kind == "mask" else res.mask
-            self.lora.add_correction(oid, frame, target)
-        return ObjectUpdate(res)
+            unlearned = self.lora.add_correction(oid, frame, target) is None
+        return ObjectUpdate(res, unlearned=unlearned)
 
     def sync_prompt(self, oid: int, frame: int, prompt: Prompt) -> None:
         """Make the tracker's prompt on a frame match the store after an undo or redo."""

@@ -41,6 +41,9 @@ class ObjectUpdate:
     # LIT-LoRA is on but the candidates were not computed with the frame (a propagation passed it):
     # they wait in ``EngineState.later`` until the frame is shown or the model thread is idle
     candidates_later: bool = False
+    # LIT-LoRA is on, but this correction taught nothing: SAM2 never tracked the frame in this session
+    # (a reopened or batch-tracked project), so there is no pre-correction pass to learn from
+    unlearned: bool = False
 
 
 @dataclass

@@ -457,3 +457,30 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_tracking(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Read-only file system" in err and "Traceback" not in err
+
+
+def test_a_correction_on_a_frame_this_session_never_tracked_says_it_taught_nothing(videos):
+    """A batch-tracked project reopened in the app: its frames hold masks, but SAM2 has not tracked
+    them in this session, so a correction there has no pre-correction pass for LIT-LoRA to learn
+    from. It used to be dropped in silence while the status bar promised training."""
+    from litlora_desktop.core.sam2.prompts import Click
+
+    root, names, first = videos
+    source = VideoSource.open(root / "JPEGImages" / names[0])
+    store = AnnotationStore()
+    store.height, store.width, store.num_frames = source.height, source.width, source.num_frames
+    import_annotations(store, first / names[0])
+    oid = store.objects[0].id
+    state = EngineState()
+    state.set_model(load_any_model("demo", "cpu", None))
+    state.set_source(source)
+    state.set_lora_enabled(True)
+    state.add_object(oid)
+    state.prompt(oid, 0, Prompt(mask=store.get_mask(0, oid)), learn=False)
+    click = Prompt(clicks=(Click(40.0, 30.0, True),))
+    assert state.prompt(oid, 5, click, learn=True).unlearned  # never tracked here
+    for f in range(1, 5):
+        state.track(f)
+    assert not state.prompt(oid, 4, click, learn=True).unlearned  # tracked here: a lesson
+    assert state.lora.num_samples(oid) == 1
+    state.close()

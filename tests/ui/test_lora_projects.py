@@ -208,3 +208,33 @@ def test_objects_with_other_names_are_matched_in_a_small_dialog(
     qtbot.waitUntil(lambda: s.lora_counts.get(2, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
     assert s.lora_counts.get(1, (0, 0, 0))[:2] == (0, 0)
     assert "(object 1 → cat)" in w.statusBar().currentMessage()
+
+
+def test_a_correction_that_teaches_nothing_says_so(qtbot, open_window, frames_dir, answers):
+    """A project whose frames were tracked before (by `track`, or in an earlier session): with
+    LIT_LoRA on, a correction on a frame this session has not tracked gave no lesson, in silence,
+    while the status bar had promised that every correction trains an adapter."""
+    import numpy as np
+
+    from litlora_desktop.core.annotations.project import Project
+    from litlora_desktop.core.video.sources import VideoSource
+
+    source = VideoSource.open(frames_dir)
+    project = Project.create(frames_dir.parent / "clip.litlora", frames_dir, source)
+    oid = project.store.add_object("square").id
+    for f in range(source.num_frames):
+        m = np.zeros((48, 80), bool)
+        m[10:30, 10 + f : 30 + f] = True
+        project.store.set_mask(f, oid, m, "imported" if f == 0 else "sam2")
+    project.save()
+    w = open_window(frames_dir, new_model())
+    s = w.session
+    key(qtbot, w, Qt.Key.Key_1)
+    key(qtbot, w, Qt.Key.Key_L)
+    assert s.lora_on
+    s.go_to(6)
+    idle(qtbot, w)
+    canvas_click(qtbot, w, 20, 20, Qt.MouseButton.RightButton)  # a negative click: a correction
+    qtbot.waitUntil(lambda: "learned nothing" in w.statusBar().currentMessage(), timeout=10_000)
+    assert "frame 6" in w.statusBar().currentMessage()
+    assert s.store.get_record(6, oid).provenance.kind == "user"  # the correction itself is kept

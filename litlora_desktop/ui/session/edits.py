@@ -151,6 +151,7 @@ class Editor(QObject):
     def prompt(self, oid: int, frame: int, prompt: Prompt, label: str) -> None:
         """Give SAM2 a click/box prompt (an empty one clears the cell); the answer is stored."""
         self._prompts.discard(frame, oid)  # this prompt replaces a queued seed of the frame
+        tracked = self._was_tracked(frame, oid)
         self._inflight[(frame, oid)] = prompt
         self.overlay_changed.emit()
         self._engine.call(
@@ -161,7 +162,7 @@ class Editor(QObject):
             self._lora.enabled,
             kind="prompt",
             label=label,
-            on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd),
+            on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd, tracked),
             on_done=lambda: self._inflight_done(frame, oid, prompt),
         )
 
@@ -170,7 +171,15 @@ class Editor(QObject):
             del self._inflight[(frame, oid)]
             self.overlay_changed.emit()
 
-    def _prompt_done(self, oid: int, frame: int, prompt: Prompt, label: str, upd: ObjectUpdate) -> None:
+    def _was_tracked(self, frame: int, oid: int) -> bool:
+        """Whether the cell holds a tracked mask, so that a prompt there corrects it (a first click on
+        an empty cell, or another click on one's own, is no correction)."""
+        held = self._store.get_record(frame, oid) if self._store is not None else None
+        return held is not None and held.provenance.kind in ("sam2", "lora")
+
+    def _prompt_done(
+        self, oid: int, frame: int, prompt: Prompt, label: str, upd: ObjectUpdate, tracked: bool = False
+    ) -> None:
         store = self._store
         if store is None or oid not in {o.id for o in store.objects}:
             return
@@ -185,11 +194,14 @@ class Editor(QObject):
                 self._prompts.remember(frame, oid, rec, prompt)
         self._lora.clear_candidates(frame, oid)
         self._lora.after_correction(oid)
+        if upd.unlearned and tracked:
+            self._lora.not_learned(frame)
         self.history_changed.emit()
 
     def set_user_mask(self, oid: int, frame: int, mask: np.ndarray, label: str) -> None:
         """Store an edited mask now (exactly as drawn) and give it to SAM2 as a mask prompt."""
         store = self._store
+        tracked = self._was_tracked(frame, oid)
         with store.group(label):
             mask = resolve_overlap(self._settings, store, frame, oid, mask, yield_to_all=True)
             rec = store.set_mask(frame, oid, mask, "user")
@@ -199,7 +211,14 @@ class Editor(QObject):
         self._lora.clear_candidates(frame, oid)
         if self._has_model():
             self._engine.call(
-                self._engine.state.prompt, oid, frame, prompt, self._lora.enabled, kind="prompt", label=label
+                self._engine.state.prompt,
+                oid,
+                frame,
+                prompt,
+                self._lora.enabled,
+                kind="prompt",
+                label=label,
+                on_result=lambda upd: self._lora.not_learned(frame) if upd.unlearned and tracked else None,
             )
             self._lora.after_correction(oid)
         self.history_changed.emit()

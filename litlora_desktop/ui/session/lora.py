@@ -150,6 +150,13 @@ class LoraController(QObject):
         self._engine.call(apply, label="auto-apply settings")
 
     # ------------------------------------------------------------------ training
+    def not_learned(self, frame: int) -> None:
+        """Say that a correction taught nothing, rather than let the status bar's promise stand."""
+        self.message.emit(
+            f"LIT-LoRA learned nothing from this correction: frame {frame} was not tracked in this "
+            "session (a reopened or batch-tracked project). Propagate over it (P), then correct it."
+        )
+
     def after_correction(self, oid: int) -> None:
         """A correction of ``oid`` is in: train (again, once the running training ends)."""
         if not self.enabled:
