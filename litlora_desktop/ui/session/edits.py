@@ -16,6 +16,7 @@ transport which frame, and the session whether a model can take a click now.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -154,6 +155,17 @@ class Editor(QObject):
         tracked = self._was_tracked(frame, oid)
         self._inflight[(frame, oid)] = prompt
         self.overlay_changed.emit()
+        self._send(
+            oid,
+            frame,
+            prompt,
+            label,
+            on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd, tracked),
+            on_done=lambda: self._inflight_done(frame, oid, prompt),
+        )
+
+    def _send(self, oid: int, frame: int, prompt: Prompt, label: str, **callbacks: Any) -> None:
+        """The prompt to the model thread; with LIT_LoRA on it is also a correction to learn from."""
         self._engine.call(
             self._engine.state.prompt,
             oid,
@@ -162,8 +174,7 @@ class Editor(QObject):
             self._lora.enabled,
             kind="prompt",
             label=label,
-            on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd, tracked),
-            on_done=lambda: self._inflight_done(frame, oid, prompt),
+            **callbacks,
         )
 
     def _inflight_done(self, frame: int, oid: int, prompt: Prompt) -> None:
@@ -210,14 +221,11 @@ class Editor(QObject):
         self._prompts.discard(frame, oid)
         self._lora.clear_candidates(frame, oid)
         if self._has_model():
-            self._engine.call(
-                self._engine.state.prompt,
+            self._send(
                 oid,
                 frame,
                 prompt,
-                self._lora.enabled,
-                kind="prompt",
-                label=label,
+                label,
                 on_result=lambda upd: self._lora.not_learned(frame) if upd.unlearned and tracked else None,
             )
             self._lora.after_correction(oid)
