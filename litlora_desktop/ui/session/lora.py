@@ -152,9 +152,9 @@ class LoraController(QObject):
     # ------------------------------------------------------------------ training
     def not_learned(self, frame: int) -> None:
         """Say that a correction taught nothing, rather than let the status bar's promise stand."""
+        # short: the status bar's permanent fields leave it about 80 characters
         self.message.emit(
-            f"LIT-LoRA learned nothing from this correction: frame {frame} was not tracked in this "
-            "session (a reopened or batch-tracked project). Propagate over it (P), then correct it."
+            f"LIT-LoRA learned nothing: frame {frame} is not tracked yet. Press P, then correct."
         )
 
     def after_correction(self, oid: int) -> None:
