@@ -189,6 +189,10 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
         raise TrackError(f"{masks} does not exist")
     if args.project and len(videos) > 1:
         raise TrackError("--project is one video's project: with several videos, each uses its own")
+    if args.project and not (absolute(args.project) / "project.json").is_file():
+        raise TrackError(
+            f"--project {absolute(args.project)} is not a project folder (it has no project.json)"
+        )
     adapters = absolute(args.adapters) if args.adapters else None
     if adapters is not None and not adapters.is_dir():
         raise TrackError(f"{adapters} is not a project folder")

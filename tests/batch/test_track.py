@@ -180,6 +180,10 @@ def test_bad_inputs_are_one_sentence_each(videos, tmp_path, capsys):
     code = main(["track", str(video), "--out", str(tmp_path / "o2"), *FAST])
     err = capsys.readouterr().err
     assert code == 1 and "FAILED: no first masks" in err and "Traceback" not in err
+    # a --project that is none is said before the model loads, as a missing --masks is
+    code = main(["track", str(video), "--project", str(first), "--out", str(tmp_path / "o3"), *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a project folder (it has no project.json)" in err
 
 
 @pytest.mark.parametrize(
