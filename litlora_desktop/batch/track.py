@@ -189,8 +189,8 @@ def _check_replaceable(folder: Path) -> None:
         mark = None
     if not isinstance(mark, dict):
         raise TrackError(
-            f"{folder} is a project made in the app, not one track wrote: --overwrite will not replace it "
-            "(move it away, or choose another --out)"
+            f"{folder} is not one track wrote (no {TRACKED_MARK}: the app made it, or an older track): "
+            "--overwrite will not replace it (move it away, or choose another --out)"
         )
     if (folder / AUTOSAVE).exists():
         raise TrackError(
