@@ -7,6 +7,7 @@ all look formats up here, so adding a format is one module and one entry in this
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,12 @@ def export(
         raise ExportError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     if source is not None and "num_frames" not in kwargs:
         kwargs["num_frames"] = int(source.num_frames)
+    name = getattr(source, "name", None)
+    if name:  # formats that name the video (COCO's images, CVAT's task) take its name
+        params = inspect.signature(spec.exporter).parameters
+        for key in ("video_name", "task_name"):
+            if key in params and key not in kwargs:
+                kwargs[key] = str(name)
     return spec.exporter(store, out, **kwargs)
 
 

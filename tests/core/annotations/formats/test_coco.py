@@ -62,3 +62,18 @@ def test_coco_import_polygons_and_no_track_ids(tmp_path):
     assert s.undo_label == "Import COCO"
     s.undo()
     assert s.objects == []
+
+
+def test_an_export_with_its_video_names_the_video(store, tmp_path):
+    """Every image of a COCO export (and a CVAT task) was named "video", whatever the video: a team
+    merging the exports of a batch could not tell them apart."""
+    from types import SimpleNamespace
+
+    from litlora_desktop.core.annotations.formats import export
+
+    source = SimpleNamespace(name="street-03.mp4", num_frames=N)
+    export("coco", store, tmp_path / "a.json", source=source)
+    images = json.loads((tmp_path / "a.json").read_text())["images"]
+    assert images and {im["video"] for im in images} == {"street-03.mp4"}
+    export("cvat", store, tmp_path / "a.xml", source=source)
+    assert "<name>street-03.mp4</name>" in (tmp_path / "a.xml").read_text()
