@@ -234,8 +234,7 @@ def load_track_model(spec: str, device: str | None) -> Any:
     if loaded.device.fell_back:  # the app goes on with a notice; hours of batch on the CPU unseen would not
         from litlora_desktop.core.model_ids import ModelLoadError
 
-        reason = loaded.device.message.split(": running on the CPU")[0]
-        raise ModelLoadError(f"{reason}: pass --device cpu to track on the CPU instead")
+        raise ModelLoadError(f"{loaded.device.reason}: pass --device cpu to track on the CPU instead")
     return loaded
 
 

@@ -53,6 +53,7 @@ class DeviceChoice:
     autocast_dtype: torch.dtype | None
     message: str
     fell_back: bool = False
+    reason: str = ""  # with fell_back: why the requested device was not used, on its own
 
     @property
     def label(self) -> str:
@@ -110,11 +111,18 @@ def choose_device(requested: str | None = None) -> DeviceChoice:
     if req in {"auto", "mps"}:
         ok, why = _mps_works()
         if ok:
-            return DeviceChoice(torch.device("mps"), None, "Using Apple MPS (fp32)", fell_back=bool(notes))
+            return DeviceChoice(
+                torch.device("mps"),
+                None,
+                "Using Apple MPS (fp32)",
+                fell_back=bool(notes),
+                reason="; ".join(notes),
+            )
         if req == "mps":
             notes.append(f"MPS was requested but {why}")
     if notes:
-        return DeviceChoice(torch.device("cpu"), None, "; ".join(notes) + ": running on the CPU (slow)", True)
+        why = "; ".join(notes)
+        return DeviceChoice(torch.device("cpu"), None, why + ": running on the CPU (slow)", True, why)
     return DeviceChoice(torch.device("cpu"), None, "Running on the CPU (no GPU found)")
 
 
