@@ -78,6 +78,15 @@ def load_any_model(spec: str, device: str | None, progress: Callable[[int, int],
         return fallback_to_demo(spec, exc, device)
 
 
+def _why_unlearned(prompted: list[int], frame: int) -> str:
+    """Why a correction of a tracked mask gave LIT-LoRA no lesson (``Tracker.observe`` could not run)."""
+    if frame in prompted:
+        return "the mask there was not SAM2's"  # an accepted or imported mask of an earlier session
+    if not prompted:
+        return "this object's prompts are still loading"
+    return "SAM2 has no pass there"
+
+
 class EngineState:
     """Everything the model thread owns. Never touched from the GUI thread, except ``later`` (a
     thread-safe queue the GUI discards cells from when the user changes them)."""
@@ -188,10 +197,21 @@ class EngineState:
         return self.tracker
 
     # ---------------------------------------------------------------- prompts
-    def prompt(self, oid: int, frame: int, prompt: Prompt, learn: bool) -> ObjectUpdate:
-        """Apply a user prompt; with LIT-LoRA on, a prompt on a tracked frame is also a correction."""
+    def prompt(
+        self, oid: int, frame: int, prompt: Prompt, learn: bool, tracked: bool = False
+    ) -> ObjectUpdate:
+        """Apply a user prompt; with LIT-LoRA on, a prompt on a tracked frame is also a correction.
+
+        ``tracked``: the cell holds a mask SAM2 tracked (the store says so), maybe in an earlier
+        session or by ``litlora-desktop track``. When this tracker has no pass of its own there to
+        learn from, it makes one first (``Tracker.observe``), so that the correction still teaches.
+        """
         tr = self._need_tracker()
         self.add_object(oid)
+        learning = learn and prompt.kind in ("clicks", "mask") and self.lora_enabled and self.lora is not None
+        prompted_before = sorted(tr.prompts(oid)) if oid in tr.object_ids else []
+        if learning and tracked:
+            tr.observe(oid, frame)  # before the prompt replaces the frame's result
         if prompt.kind == "candidate" and self.lora is not None:
             res = self.lora.accept(prompt.candidate)
         elif prompt.kind == "candidate":
@@ -205,11 +225,12 @@ class EngineState:
             res = ObjectMask(
                 oid, frame, np.zeros((tr.source.height, tr.source.width), bool), -1.0, "prompted"
             )
-        unlearned = False
-        if learn and prompt.kind in ("clicks", "mask") and self.lora_enabled and self.lora is not None:
+        unlearned = ""
+        if learning:
             # a painted mask is learned exactly as drawn; after clicks, SAM2's corrected mask is the target
             target = prompt.mask if prompt.kind == "mask" else res.mask
-            unlearned = self.lora.add_correction(oid, frame, target) is None
+            if self.lora.add_correction(oid, frame, target) is None:
+                unlearned = _why_unlearned(prompted_before, frame)
         return ObjectUpdate(res, unlearned=unlearned)
 
     def sync_prompt(self, oid: int, frame: int, prompt: Prompt) -> None:

@@ -463,10 +463,10 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_tracking(
     assert "Read-only file system" in err and "Traceback" not in err
 
 
-def test_a_correction_on_a_frame_this_session_never_tracked_says_it_taught_nothing(videos):
+def test_a_correction_on_a_frame_this_session_never_tracked_still_teaches(videos):
     """A batch-tracked project reopened in the app: its frames hold masks, but SAM2 has not tracked
-    them in this session, so a correction there has no pre-correction pass for LIT-LoRA to learn
-    from. It used to be dropped in silence while the status bar promised training."""
+    them in this session. A correction there used to teach LIT-LoRA nothing (there was no pass of
+    SAM2 before it to learn from); the engine now runs that pass first."""
     from litlora_desktop.core.sam2.prompts import Click
 
     root, names, first = videos
@@ -482,9 +482,37 @@ def test_a_correction_on_a_frame_this_session_never_tracked_says_it_taught_nothi
     state.add_object(oid)
     state.prompt(oid, 0, Prompt(mask=store.get_mask(0, oid)), learn=False)
     click = Prompt(clicks=(Click(40.0, 30.0, True),))
-    assert state.prompt(oid, 5, click, learn=True).unlearned  # never tracked here
-    for f in range(1, 5):
-        state.track(f)
-    assert not state.prompt(oid, 4, click, learn=True).unlearned  # tracked here: a lesson
+    # a click on a cell with no tracked mask (a first click there) is no correction
+    assert state.prompt(oid, 7, click, learn=True, tracked=False).unlearned
+    assert state.lora.num_samples(oid) == 0
+    # a correction of a mask tracked before this session: SAM2's pass is made now, and it teaches
+    upd = state.prompt(oid, 5, click, learn=True, tracked=True)
+    assert upd.unlearned == ""
     assert state.lora.num_samples(oid) == 1
+    # and the frame's mask is the correction's, as without LIT-LoRA
+    assert upd.mask.kind == "prompted" and upd.mask.mask[30, 40]
+    state.close()
+
+
+def test_a_correction_that_cannot_teach_says_why(videos):
+    """Where no pass of SAM2's can be made, the update says why (the status bar shows it)."""
+    from litlora_desktop.core.sam2.prompts import Click
+
+    root, names, first = videos
+    source = VideoSource.open(root / "JPEGImages" / names[0])
+    store = AnnotationStore()
+    store.height, store.width, store.num_frames = source.height, source.width, source.num_frames
+    import_annotations(store, first / names[0])
+    oid = store.objects[0].id
+    state = EngineState()
+    state.set_model(load_any_model("demo", "cpu", None))
+    state.set_source(source)
+    state.set_lora_enabled(True)
+    click = Prompt(clicks=(Click(40.0, 30.0, True),))
+    # the object's prompts have not reached the tracker yet
+    assert "still loading" in state.prompt(oid, 5, click, learn=True, tracked=True).unlearned
+    # a frame whose mask the tracker holds as a prompt (an accepted candidate of an earlier session)
+    state.prompt(oid, 0, Prompt(mask=store.get_mask(0, oid)), learn=False)
+    state.prompt(oid, 3, Prompt(mask=store.get_mask(0, oid)), learn=False)
+    assert "not SAM2's" in state.prompt(oid, 3, click, learn=True, tracked=True).unlearned
     state.close()

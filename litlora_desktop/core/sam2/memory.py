@@ -13,7 +13,8 @@ kept: they are what the tracker remembers the user said. A prompt makes the resu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from litlora_desktop.core.sam2.prompts import FramePrompts
 if TYPE_CHECKING:
     from litlora_desktop.core.video.sources import FrameSource
 
-__all__ = ["LazyFrames", "ObjectState", "new_session"]
+__all__ = ["LazyFrames", "ObjectState", "nearest_cond_frames", "new_session"]
 
 
 class LazyFrames(dict):
@@ -180,6 +181,36 @@ class ObjectState:
         outs = self.outputs
         return outs["cond_frame_outputs"].get(frame_index, outs["non_cond_frame_outputs"].get(frame_index))
 
+    @contextmanager
+    def observing(self, frame_index: int) -> Iterator[bool]:
+        """Around a pass on an unprompted frame whose result is not wanted (``Tracker.observe``): gives
+        the direction to run it in, and afterwards puts back what the object held for that frame.
+
+        The direction is the one the frame was tracked in, or for a frame never tracked, the side of
+        the nearest prompt (ties: forward), where tracking would have come from. The frame's own
+        stored result is kept out of the pass: it is no memory of itself.
+        """
+        tracked = self.session.frames_tracked_per_obj.setdefault(0, {})
+        info = tracked.get(frame_index)
+        if info is not None:
+            reverse = bool(info.get("reverse"))
+        else:
+            prompted = [f for f, p in self.prompts.items() if not p.empty]
+            nearest = min(prompted, key=lambda f: (abs(f - frame_index), f > frame_index))
+            reverse = nearest > frame_index
+        non_cond = self.outputs["non_cond_frame_outputs"]
+        kept = non_cond.pop(frame_index, None)
+        try:
+            yield reverse
+        finally:
+            non_cond.pop(frame_index, None)
+            if kept is not None:
+                non_cond[frame_index] = kept
+            if info is None:
+                tracked.pop(frame_index, None)
+            else:
+                tracked[frame_index] = info
+
     def evict_far(self, frame_index: int, window: int) -> None:
         """Forget unprompted outputs more than ``window`` frames away: SAM2 never reads them again.
         Prompted frames stay, whatever their bucket: they are what the user said."""
@@ -197,3 +228,37 @@ class ObjectState:
                     if isinstance(v, torch.Tensor) and not (k == "maskmem_pos_enc" and v is shared_pos_enc):
                         state += v.numel() * v.element_size()
         return state
+
+
+@contextmanager
+def nearest_cond_frames(
+    model: Any, st: ObjectState, frame_index: int, max_cond_frames: int
+) -> Iterator[None]:
+    """Show the step only the ``max_cond_frames`` conditioning frames nearest ``frame_index``.
+
+    transformers applies its ``max_cond_frame_num`` to memories but reads an object pointer from
+    every earlier conditioning frame; Meta's predictor limits both. So the step gets a
+    conditioning dict of the selected frames (chosen by the model's own rule), and the unselected
+    ones are lent to the non-conditioning dict, where the step reads them as recent memory when
+    they fall in its window (as Meta does). Everything is put back afterwards, with whatever the
+    step stored.
+    """
+    outs = st.outputs
+    cond = outs["cond_frame_outputs"]
+    if max_cond_frames < 1 or len(cond) <= max_cond_frames:
+        yield
+        return
+    selected, unselected = model._select_closest_cond_frames(frame_index, cond, max_cond_frames)
+    non_cond = outs["non_cond_frame_outputs"]
+    lent = {f: o for f, o in unselected.items() if f not in non_cond}
+    shown = dict(selected)
+    outs["cond_frame_outputs"] = shown
+    non_cond.update(lent)
+    try:
+        yield
+    finally:
+        for f, o in lent.items():
+            if non_cond.get(f) is o:
+                del non_cond[f]
+        cond.update({f: o for f, o in shown.items() if cond.get(f) is not o})
+        outs["cond_frame_outputs"] = cond

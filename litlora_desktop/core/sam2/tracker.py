@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,7 @@ from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenc
 from litlora_desktop.core.sam2.capture import CaptureStore, DecoderCapture, DecoderConstants, DecoderRecorder
 from litlora_desktop.core.sam2.encoder_cache import cache_constant_encodings
 from litlora_desktop.core.sam2.families import family_of
-from litlora_desktop.core.sam2.memory import ObjectState, new_session
+from litlora_desktop.core.sam2.memory import ObjectState, nearest_cond_frames, new_session
 from litlora_desktop.core.sam2.preprocess import FrameNormalizer, resize_frame, upsample_logits
 from litlora_desktop.core.sam2.prompts import Box, Click, FramePrompts
 from litlora_desktop.core.sam2.results import FrameResult, ObjectMask
@@ -306,6 +306,27 @@ class Tracker:
                 progress(done, total)
             yield res
 
+    def observe(self, object_id: int, frame_index: int) -> bool:
+        """Make sure the decoder capture of the object's unprompted pass on a frame is held; True if it is.
+
+        LIT-LoRA learns a correction from the pass SAM2 made on the frame before it. A frame this
+        tracker never tracked (a reopened or batch-tracked project) or whose capture the budget
+        evicted has none, so the pass is run now from the memory the object holds
+        (``ObjectState.observing``: the tracking state is left as it was, only the capture is kept).
+        A prompted frame has no unprompted pass (False), nor has an object without prompts.
+        """
+        with self.model_lock:
+            st = self._state(object_id)
+            self._check_frame(frame_index)
+            if self.captures.get(object_id, frame_index) is not None:
+                return True
+            if not st.initialized or frame_index in self.prompts(object_id):
+                return False
+            self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+            with st.observing(frame_index) as reverse:
+                self._run(st, frame_index, reverse=reverse, capture=(object_id, frame_index))
+            return self.captures.get(object_id, frame_index) is not None
+
     def capture(self, object_id: int, frame_index: int) -> DecoderCapture | None:
         """The decoder inputs recorded when the object was tracked on that frame, if still held."""
         return self.captures.get(object_id, frame_index)
@@ -392,7 +413,11 @@ class Tracker:
         self._recorder.arm(capture)
         t0 = time.perf_counter()
         try:
-            with torch.inference_mode(), self._autocast(), self._nearest_cond_frames(st, frame_index):
+            with (
+                torch.inference_mode(),
+                self._autocast(),
+                nearest_cond_frames(self.model, st, frame_index, self.max_cond_frames),
+            ):
                 out = self.model(sess, frame_idx=frame_index, reverse=reverse)
             self._sync()
         finally:
@@ -403,37 +428,6 @@ class Tracker:
         score = float(out.object_score_logits.float().reshape(-1)[0])
         self._recorder.keep(low, score)
         return low, score
-
-    @contextmanager
-    def _nearest_cond_frames(self, st: ObjectState, frame_index: int) -> Iterator[None]:
-        """Show the step only the ``max_cond_frames`` conditioning frames nearest ``frame_index``.
-
-        transformers applies its ``max_cond_frame_num`` to memories but reads an object pointer from
-        every earlier conditioning frame; Meta's predictor limits both. So the step gets a
-        conditioning dict of the selected frames (chosen by the model's own rule), and the unselected
-        ones are lent to the non-conditioning dict, where the step reads them as recent memory when
-        they fall in its window (as Meta does). Everything is put back afterwards, with whatever the
-        step stored.
-        """
-        outs = st.outputs
-        cond = outs["cond_frame_outputs"]
-        if self.max_cond_frames < 1 or len(cond) <= self.max_cond_frames:
-            yield
-            return
-        selected, unselected = self.model._select_closest_cond_frames(frame_index, cond, self.max_cond_frames)
-        non_cond = outs["non_cond_frame_outputs"]
-        lent = {f: o for f, o in unselected.items() if f not in non_cond}
-        shown = dict(selected)
-        outs["cond_frame_outputs"] = shown
-        non_cond.update(lent)
-        try:
-            yield
-        finally:
-            for f, o in lent.items():
-                if non_cond.get(f) is o:
-                    del non_cond[f]
-            cond.update({f: o for f, o in shown.items() if cond.get(f) is not o})
-            outs["cond_frame_outputs"] = cond
 
     def _apply_prompt(self, st: ObjectState, frame_index: int, fp: FramePrompts) -> ObjectMask:
         self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}

@@ -160,18 +160,23 @@ class Editor(QObject):
             frame,
             prompt,
             label,
+            tracked,
             on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd, tracked),
             on_done=lambda: self._inflight_done(frame, oid, prompt),
         )
 
-    def _send(self, oid: int, frame: int, prompt: Prompt, label: str, **callbacks: Any) -> None:
-        """The prompt to the model thread; with LIT_LoRA on it is also a correction to learn from."""
+    def _send(
+        self, oid: int, frame: int, prompt: Prompt, label: str, tracked: bool, **callbacks: Any
+    ) -> None:
+        """The prompt to the model thread; with LIT_LoRA on it is also a correction to learn from
+        (``tracked``: of a mask SAM2 tracked, maybe before this session)."""
         self._engine.call(
             self._engine.state.prompt,
             oid,
             frame,
             prompt,
             self._lora.enabled,
+            tracked,
             kind="prompt",
             label=label,
             **callbacks,
@@ -206,7 +211,7 @@ class Editor(QObject):
         self._lora.clear_candidates(frame, oid)
         self._lora.after_correction(oid)
         if upd.unlearned and tracked:
-            self._lora.not_learned(frame)
+            self._lora.not_learned(frame, upd.unlearned)
         self.history_changed.emit()
 
     def set_user_mask(self, oid: int, frame: int, mask: np.ndarray, label: str) -> None:
@@ -226,7 +231,10 @@ class Editor(QObject):
                 frame,
                 prompt,
                 label,
-                on_result=lambda upd: self._lora.not_learned(frame) if upd.unlearned and tracked else None,
+                tracked,
+                on_result=lambda upd: (
+                    self._lora.not_learned(frame, upd.unlearned) if upd.unlearned and tracked else None
+                ),
             )
             self._lora.after_correction(oid)
         self.history_changed.emit()

@@ -150,12 +150,10 @@ class LoraController(QObject):
         self._engine.call(apply, label="auto-apply settings")
 
     # ------------------------------------------------------------------ training
-    def not_learned(self, frame: int) -> None:
+    def not_learned(self, frame: int, why: str) -> None:
         """Say that a correction taught nothing, rather than let the status bar's promise stand."""
         # short: the status bar's permanent fields leave it about 80 characters
-        self.message.emit(
-            f"LIT-LoRA learned nothing: frame {frame} is not tracked yet. Press P, then correct."
-        )
+        self.message.emit(f"LIT-LoRA learned nothing from frame {frame}: {why}.")
 
     def after_correction(self, oid: int) -> None:
         """A correction of ``oid`` is in: train (again, once the running training ends)."""

@@ -73,3 +73,65 @@ def test_the_objects_of_a_frame_share_its_high_resolution_maps_and_the_budget_co
     assert tr.captures.nbytes == (frames - 1) * (shared + ca.own_nbytes + cb.own_nbytes)
     tr.captures.clear()
     assert tr.captures.nbytes == 0 and tr.captures._shared == {}
+
+
+def _same_capture(x, y) -> bool:
+    return (
+        torch.equal(x.image_embeddings, y.image_embeddings)
+        and all(
+            torch.equal(p, q)
+            for p, q in zip(x.high_resolution_features, y.high_resolution_features, strict=True)
+        )
+        and torch.equal(x.sam_low_res_logits, y.sam_low_res_logits)
+        and x.sam_score == y.sam_score
+    )
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_observe_makes_the_pass_tracking_would_have_made_and_changes_nothing_else(tiny_model, clip, reverse):
+    """A frame this tracker never tracked (a reopened project) has no capture to learn a correction
+    from; ``observe`` runs SAM2's pass there from the memory the object holds, and only keeps its
+    capture. With the same memory, it is the very pass tracking makes (forward or backward, from the
+    side of the nearest prompt)."""
+    start, done, target = (9, [8, 7], 6) if reverse else (0, [1, 2], 3)
+    tracked = Tracker(tiny_model, clip)
+    a = tracked.add_object()
+    tracked.add_clicks(a, start, [Click(12, 14)])
+    for f in [*done, target]:
+        tracked.track(f, reverse=reverse)
+    tr = Tracker(tiny_model, clip)
+    b, c = tr.add_object(), tr.add_object()
+    tr.add_clicks(b, start, [Click(12, 14)])
+    tr.add_clicks(c, 4, [Click(70, 30)])
+    for f in done:
+        tr.track(f, reverse=reverse, object_ids=[b])
+    frames_before = tr.tracked_frames(b)
+    outputs_before = {k: dict(v) for k, v in tr._objects[b].outputs.items()}
+    assert tr.capture(b, target) is None
+    assert tr.observe(b, target)
+    assert _same_capture(tr.capture(b, target), tracked.capture(a, target))
+    # the object's tracking state is as it was: the frame is not marked tracked, no output added
+    assert tr.tracked_frames(b) == frames_before
+    assert {k: dict(v) for k, v in tr._objects[b].outputs.items()} == outputs_before
+    assert tr.capture(c, target) is None and tr.tracked_frames(c) == [4]  # another object is untouched
+
+
+def test_observe_a_frame_whose_capture_was_evicted_keeps_its_tracked_result(tiny_model, clip):
+    tr = Tracker(tiny_model, clip, capture_budget_bytes=1)  # one capture held at a time
+    a = tr.add_object()
+    tr.add_clicks(a, 0, [Click(12, 14)])
+    list(tr.propagate(0, 5))
+    assert tr.capture(a, 3) is None
+    result = tr._objects[a].outputs["non_cond_frame_outputs"][3]
+    assert tr.observe(a, 3) and tr.capture(a, 3) is not None
+    assert tr._objects[a].outputs["non_cond_frame_outputs"][3] is result
+    assert tr.tracked_frames(a) == list(range(6))
+
+
+def test_observe_needs_a_prompt_elsewhere_and_an_unprompted_frame(tiny_model, clip):
+    tr = Tracker(tiny_model, clip)
+    a = tr.add_object()
+    assert not tr.observe(a, 3)  # no prompt yet: SAM2 has nothing to track from
+    tr.add_clicks(a, 0, [Click(12, 14)])
+    assert not tr.observe(a, 0)  # the prompted frame: what the user said, no pass of SAM2's own
+    assert tr.capture(a, 0) is None
