@@ -42,7 +42,7 @@ from litlora_desktop.core.annotations.manifest import (
     ProjectError,
     UIState,
 )
-from litlora_desktop.core.annotations.project import Project, default_project_path
+from litlora_desktop.core.annotations.project import Project, ProjectChangedOnDisk, default_project_path
 from litlora_desktop.core.annotations.video_identity import FingerprintResult, check_video
 from litlora_desktop.core.video.sources import FrameSource
 from litlora_desktop.ui.project_open import ProjectOpener, project_folder
@@ -289,15 +289,19 @@ class ProjectController(QObject):
             saver.stop(flush=flush)
 
     # ================================================================== saving
-    def save_project(self, then: Callable[[], None] | None = None) -> None:
-        """Ctrl+S: adapters (model thread), then the store (background thread)."""
+    def save_project(self, then: Callable[[], None] | None = None, replace_changed: bool = False) -> None:
+        """Ctrl+S: adapters (model thread), then the store (background thread). A project another
+        program saved since this window read it is replaced only after asking (``replace_changed``)."""
         if self.project is None or self.project.read_only:  # read-only: ask for another folder
             self.save_project_as(then)
             return
         project = self.project
-        self._write(project, project.save, then)
+        check = None if replace_changed else project.check_unchanged_on_disk
+        self._write(project, lambda: project.save(replace_changed=replace_changed), then, check=check)
 
-    def save_project_as(self, then: Callable[[], None] | None = None) -> None:
+    def save_project_as(self, then: Callable[[], None] | None = None, leave_folder: bool = False) -> None:
+        """Save As…; ``leave_folder``: the project's own folder is another's save now, and nothing
+        (adapters neither) is written into it or copied from it."""
         s = self._session
         if s.store is None:
             return
@@ -320,9 +324,11 @@ class ProjectController(QObject):
         target = Path(path)
         if target.suffix != PROJECT_SUFFIX:
             target = target.with_name(target.name + PROJECT_SUFFIX)
-        self.save_to(target, then)
+        self.save_to(target, then, leave_folder)
 
-    def save_to(self, target: Path, then: Callable[[], None] | None = None) -> None:
+    def save_to(
+        self, target: Path, then: Callable[[], None] | None = None, leave_folder: bool = False
+    ) -> None:
         """Save As without the file dialog (asks before replacing another project)."""
         ro = self.project if self.project is not None and self.project.read_only else None
         if ro is not None and _inside(target, ro.path):
@@ -352,8 +358,14 @@ class ProjectController(QObject):
                 project.set_video(self._session.video_path)
             self.project = project
         # a read-only project's adapters go straight to the new folder, not into its own
-        adapters = target / ADAPTERS_DIR if project.read_only else None
-        self._write(project, lambda: project.save_as(target, overwrite=overwrite), then, adapters)
+        straight = project.read_only or leave_folder
+        adapters = target / ADAPTERS_DIR if straight else None
+        self._write(
+            project,
+            lambda: project.save_as(target, overwrite=overwrite, copy_adapters=not straight),
+            then,
+            adapters,
+        )
 
     def _write(
         self,
@@ -361,7 +373,9 @@ class ProjectController(QObject):
         write: Callable[[], None],
         then: Callable[[], None] | None,
         adapters: Path | None = None,
+        check: Callable[[], None] | None = None,
     ) -> None:
+        """``check`` runs first, on the model thread, before anything (adapters included) is written."""
         if self._save_task is not None:
             self.status.emit("Already saving…", 3000)
             return
@@ -372,27 +386,52 @@ class ProjectController(QObject):
         def run(_progress: Any, _cancel: Any) -> None:
             write()
 
+        def failed(exc: BaseException, what: str) -> None:
+            if isinstance(exc, ProjectChangedOnDisk):
+                # after the task's ``finished`` (queued behind this): a new save must not be "already saving"
+                QTimer.singleShot(0, lambda: self._changed_on_disk(exc, then))
+            else:
+                self.problem.emit(
+                    what, f"{exc}\n\nYour work is still open; try File ▸ Save project as… somewhere else."
+                )
+
+        def write_adapters() -> None:
+            if check is not None:
+                check()
+            self._session.save_adapters(adapters)
+
         task = BackgroundTask(run, "save", self)
         task.succeeded.connect(lambda _r: self._saved(project, then))
-        task.failed.connect(
-            lambda exc: self.problem.emit(
-                "Cannot save the project",
-                f"{exc}\n\nYour work is still open; try File ▸ Save project as… somewhere else.",
-            )
-        )
+        task.failed.connect(lambda exc: failed(exc, "Cannot save the project"))
         task.finished.connect(lambda: setattr(self, "_save_task", None))
         self._save_task = task
         # the model thread owns the adapters: it writes them, then the store is written off-thread
         self._session.engine.call(
-            self._session.save_adapters,
-            adapters,
+            write_adapters,
             label="save adapters",
             on_result=lambda _r: task.start(),
             on_error=lambda exc: (
                 setattr(self, "_save_task", None),
-                self.problem.emit("Cannot save the LIT-LoRA adapters", str(exc)),
+                failed(exc, "Cannot save the LIT-LoRA adapters"),
             ),
         )
+
+    def _changed_on_disk(self, exc: ProjectChangedOnDisk, then: Callable[[], None] | None) -> None:
+        """Another program saved the project since this window read it: replace that save, keep it
+        and save this work as another project, or do nothing."""
+        self.status.emit("Not saved: the project changed on disk.", 5000)
+        ans = QMessageBox.question(
+            self._window,
+            "Project changed on disk",
+            f"{exc}\n\nReplace it with this window's work? No keeps that save and saves this work as "
+            "another project.",
+            Btn.Yes | Btn.No | Btn.Cancel,
+            Btn.Cancel,
+        )
+        if ans == Btn.Yes:
+            self.save_project(then, replace_changed=True)
+        elif ans == Btn.No:
+            self.save_project_as(then, leave_folder=True)
 
     def _saved(self, project: Project, then: Callable[[], None] | None) -> None:
         self._session.adapters_folder = project.path / ADAPTERS_DIR

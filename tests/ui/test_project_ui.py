@@ -579,10 +579,10 @@ def test_reseeding_runs_in_chunks_on_the_model_thread_and_a_click_goes_first(
         applied.append(1)
         return original_as_prompt(what)
 
-    def spy_prompt(self, oid, frame, prompt, learn):
+    def spy_prompt(self, oid, frame, prompt, *args, **kwargs):
         if prompt.kind == "clicks":
             at_click.append(len(applied))  # seeds given to the tracker when the click ran
-        return original_prompt(self, oid, frame, prompt, learn)
+        return original_prompt(self, oid, frame, prompt, *args, **kwargs)
 
     monkeypatch.setattr(seeding, "as_prompt", spy_as_prompt)
     monkeypatch.setattr(EngineState, "prompt", spy_prompt)
@@ -648,3 +648,76 @@ def test_saved_project_files_get_the_users_permissions(qtbot, open_window, frame
         assert dirs == {oct(0o750)}
     finally:
         os.umask(old)
+
+
+def test_a_project_saved_elsewhere_meanwhile_is_never_replaced_without_asking(
+    qtbot, open_window, frames_dir, answers, monkeypatch, tmp_path
+):
+    """The project open here is saved by another program (`track --overwrite`, another window). The
+    window used to write its own older state over it on quitting (to keep the view) and on Ctrl+S,
+    adapters included, and the other save was gone without a word."""
+    script, asked = answers
+    proj = frames_dir.parent / "clip.litlora"
+    w = open_window(frames_dir)
+    oid = w.session.add_object()
+    w.session.set_user_mask(oid, 0, square(10, 30, 10, 30), "Brush")
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "*" not in w.windowTitle(), timeout=10_000)
+    other = Project.open(proj)
+    other.store.add_object("theirs")
+    other.save()
+    (proj / "adapters" / "theirs.txt").write_text("their adapter")
+    theirs = (proj / MANIFEST).read_bytes()
+
+    # Ctrl+S with unsaved work: asked, and Cancel writes nothing (adapters neither)
+    w.session.set_user_mask(oid, 1, square(10, 30, 12, 32), "Brush")
+    script.append(Btn.Cancel)
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
+    assert "changed on disk" in asked[0][1]
+    idle(qtbot, w)
+    assert (proj / MANIFEST).read_bytes() == theirs
+    assert (proj / "adapters" / "theirs.txt").read_text() == "their adapter"
+    assert "*" in w.windowTitle()  # still unsaved
+
+    # No keeps their save and saves this work as another project: nothing is written into their
+    # folder on the way, the adapters neither (they go straight to the new one)
+    written: list[Path] = []
+    real_save_adapters = w.session.save_adapters
+    monkeypatch.setattr(
+        w.session, "save_adapters", lambda folder: (written.append(folder), real_save_adapters(folder))[1]
+    )
+    mine = tmp_path / "mine.litlora"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(mine), "")))
+    script.append(Btn.No)
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.project.path == mine and "*" not in w.windowTitle(), timeout=10_000)
+    assert len(asked) == 2 and written == [mine / "adapters"]
+    assert (proj / MANIFEST).read_bytes() == theirs
+    assert Project.open(mine).store.get_mask(1, oid) is not None
+    assert not (mine / "adapters" / "theirs.txt").exists()  # their adapters are theirs
+
+    # back in their folder after they saved again: Yes replaces it with this window's work
+    script.append(Btn.Yes)
+    w.projects.save_to(proj)  # asks "Replace project?": Yes
+    assert len(asked) == 3 and "Replace it?" in asked[2][1]
+    qtbot.waitUntil(lambda: w.project.path == proj and "*" not in w.windowTitle(), timeout=10_000)
+    other = Project.open(proj)
+    other.store.add_object("theirs once more")
+    other.save()
+    w.session.set_user_mask(oid, 2, square(10, 30, 14, 34), "Brush")
+    script.append(Btn.Yes)
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "*" not in w.windowTitle(), timeout=10_000)
+    assert len(asked) == 4 and "changed on disk" in asked[3][1]
+    assert Project.open(proj).store.get_mask(2, oid) is not None
+
+    # quitting with nothing unsaved keeps the view in the save, but never over another's save
+    other = Project.open(proj)
+    other.store.add_object("theirs again")
+    other.save()
+    theirs = (proj / MANIFEST).read_bytes()
+    w.session.go_to(5)
+    w.close()
+    assert not w.isVisible() and len(asked) == 4
+    assert (proj / MANIFEST).read_bytes() == theirs

@@ -62,6 +62,32 @@ from litlora_desktop.core.files import read_regular_file
 from litlora_desktop.core.video.sources import FrameSource
 
 
+class ProjectChangedOnDisk(ProjectError):
+    """A save would replace a project that another program or window saved since this one read it;
+    ``Project.save(replace_changed=True)`` replaces it when the user says so."""
+
+
+_NOT_READ = ("not read",)  # a Project made in memory: it never read a project.json to compare with
+
+
+def _identity(m: Any) -> tuple[Any, ...]:
+    """What tells one save's manifest from another's: its sequence, time and store checksum."""
+    store = m.get("store") if isinstance(m, dict) else None
+    if not isinstance(store, dict):
+        return ("unreadable",)
+    return (m.get("sequence"), m.get("saved_at"), store.get("sha256"))
+
+
+def _identity_on_disk(folder: Path) -> tuple[Any, ...] | None:
+    """The ``_identity`` of the project.json on disk now (None: there is none)."""
+    try:
+        return _identity(json.loads(read_regular_file(folder / MANIFEST)))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError):
+        return ("unreadable",)
+
+
 def default_project_path(video_path: str | os.PathLike) -> Path:
     """``clip.mp4`` -> ``clip.litlora`` next to it."""
     v = Path(video_path)
@@ -112,6 +138,9 @@ class Project:
         self._autosaved = (-1, -1)
         self._saved_content = (-1, -1)  # (store content version, meta revision) of the last explicit save
         self._meta_listeners: list[Callable[[], None]] = []
+        # the project.json this object last read or wrote (``_identity``): a save checks that it is
+        # still the one on disk, so that it never replaces another writer's save in silence
+        self._on_disk: tuple[Any, ...] | None = _NOT_READ
 
     # ----------------------------------------------------------------- creation / opening
     @classmethod
@@ -208,6 +237,8 @@ class Project:
             ) from exc
         proj = cls(folder, store, video, settings, ui, extras)
         proj.loaded_from = which
+        # what a later save would replace: the save read here, or the one beside an opened autosave
+        proj._on_disk = _identity(m) if which == "saved" else _identity_on_disk(folder)
         proj._sequence = max(all_sequences(folder))
         if video is not None and video.fingerprint is not None:
             store.num_frames = video.fingerprint.num_frames
@@ -294,17 +325,21 @@ class Project:
         return found
 
     # ----------------------------------------------------------------- saving
-    def save(self, rotate_backup: bool = True) -> None:
+    def save(self, rotate_backup: bool = True, replace_changed: bool = False) -> None:
         """Explicit save; the previous good save is kept as ``project.backup.json``.
 
         The backup is replaced only when the save it would keep holds other data than the new one
         (a repeated Ctrl+S keeps the older backup). ``rotate_backup=False`` (a save the user did
         not ask for, such as keeping the view on quitting) never touches the backup.
-        """
-        self._write(MANIFEST, rotate_backup=rotate_backup)
 
-    def save_as(self, path: str | os.PathLike, overwrite: bool = False) -> None:
-        """Save to a new project folder (adapters are copied); this project then lives there."""
+        :class:`ProjectChangedOnDisk` when another program or window saved the project since this
+        object read or wrote it; ``replace_changed=True`` (the user said so) replaces that save.
+        """
+        self._write(MANIFEST, rotate_backup=rotate_backup, replace_changed=replace_changed)
+
+    def save_as(self, path: str | os.PathLike, overwrite: bool = False, copy_adapters: bool = True) -> None:
+        """Save to a new project folder (adapters are copied unless ``copy_adapters=False``: the
+        caller wrote them there); this project then lives there."""
         new = _project_dir(path)
         if self.read_only and self.path.resolve() in (new.resolve(), *new.resolve().parents):
             self._refuse_if_read_only()  # not into the read-only folder, nor into a folder inside it
@@ -315,7 +350,8 @@ class Project:
         with self._lock:
             new.mkdir(parents=True, exist_ok=True)
             src_adapters = self.path / ADAPTERS_DIR
-            if src_adapters.is_dir() and not self.read_only:  # a read-only one's are not this work's
+            # a read-only one's are not this work's
+            if src_adapters.is_dir() and not self.read_only and copy_adapters:
                 shutil.copytree(src_adapters, new / ADAPTERS_DIR, dirs_exist_ok=True)
             old, old_ro, old_video = self.path, self.read_only, self.video and self.video.path
             self.path, self.read_only = new, False
@@ -323,7 +359,7 @@ class Project:
                 self.video.path = self._stored_path(Path(self.video.absolute))
             try:
                 self._sequence = max(self._sequence, *all_sequences(new))
-                self._write(MANIFEST)
+                self._write(MANIFEST, replace_changed=True)  # a project there was agreed to above
             except BaseException:
                 self.path, self.read_only = old, old_ro
                 if self.video is not None and old_video is not None:
@@ -348,9 +384,11 @@ class Project:
                 self.path,
             )
 
-    def _write(self, manifest_name: str, rotate_backup: bool = True) -> None:
+    def _write(self, manifest_name: str, rotate_backup: bool = True, replace_changed: bool = False) -> None:
         with self._lock:
             self._refuse_if_read_only()
+            if manifest_name == MANIFEST and not replace_changed:
+                self.check_unchanged_on_disk()
             key = self._state_key()
             content = self.store.content_version  # before the snapshot: an edit in between shows as unsaved
             snap = self.store.snapshot()
@@ -400,10 +438,24 @@ class Project:
                     ) from exc
                 raise
             if manifest_name == MANIFEST:
+                self._on_disk = _identity(manifest)
                 self._saved = (snap.revision, key[1])
                 self._saved_content = (content, key[1])
             self._autosaved = (snap.revision, key[1])
             collect_garbage(self.path)
+
+    def check_unchanged_on_disk(self) -> None:
+        """:class:`ProjectChangedOnDisk` unless the project.json on disk is the one this object last
+        read or wrote (or there is none); a save checks it itself, this lets a caller ask first."""
+        now = _identity_on_disk(self.path)
+        if self._on_disk == _NOT_READ or now is None or now == self._on_disk:
+            return
+        when = readable_time(now[1]) if now != ("unreadable",) else "an unknown time"
+        raise ProjectChangedOnDisk(
+            f"The project {self.path} was saved by another program or window ({when}) since this "
+            "window read it, so it changed on disk; saving here would replace that save.",
+            self.path,
+        )
 
     def _rotate_backup(self, new: dict[str, Any]) -> None:
         """Keep the current save as the backup, unless it is damaged or holds what ``new`` holds

@@ -389,3 +389,44 @@ def test_a_probe_taken_before_another_save_is_not_reused(tmp_path, video):
     proj.save()  # another writer replaced project.json after the probe
     back = Project.open(proj.path, "saved", probe)
     assert back.store.mask_count() == before + 1
+
+
+def test_a_save_never_replaces_a_project_another_program_saved_since(tmp_path, video):
+    """Two writers of one folder (another window, `litlora-desktop track --overwrite`, a sync tool):
+    the last save used to win in silence, throwing the other's work away. A save now refuses when
+    the project on disk is no longer the one this object read or wrote, unless told to replace it."""
+    from litlora_desktop.core.annotations.project import ProjectChangedOnDisk
+
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    other = Project.open(proj.path)
+    other.store.add_object("theirs")
+    other.save()
+    theirs = (proj.path / MANIFEST).read_bytes()
+    proj.update_ui_state(frame=4)  # even a save of the view alone (the app's save on quitting)
+    with pytest.raises(ProjectChangedOnDisk, match="changed on disk"):
+        proj.save(rotate_backup=False)
+    with pytest.raises(ProjectChangedOnDisk):
+        proj.save()
+    assert (proj.path / MANIFEST).read_bytes() == theirs  # untouched
+    assert [o.name for o in Project.open(proj.path).store.objects][-1] == "theirs"
+    # the autosave is this window's own file: it still keeps the unsaved work
+    assert proj.write_autosave()
+    proj.save(replace_changed=True)  # the user chose to replace it
+    assert "theirs" not in [o.name for o in Project.open(proj.path).store.objects]
+    # from then on this object's saves are the project on disk again
+    proj.update_ui_state(frame=5)
+    proj.save()
+    # a folder whose project was deleted meanwhile is saved again without a question
+    (proj.path / MANIFEST).unlink()
+    proj.save()
+    assert Project.open(proj.path).ui_state.frame == 5
+    # a project opened from its autosave checks against the save it found beside it
+    proj.update_ui_state(frame=6)
+    proj.write_autosave()
+    recovered = Project.open(proj.path, "autosave")
+    other = Project.open(proj.path)
+    other.update_ui_state(frame=1)
+    other.save()
+    with pytest.raises(ProjectChangedOnDisk):
+        recovered.save()
