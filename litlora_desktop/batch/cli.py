@@ -5,7 +5,8 @@
 
 Each video becomes ``DIR/<video>.litlora``, a project the app opens for correction, and with
 ``--format`` an export beside it. Exit codes: 0 every video done, 1 some failed (the others are
-done), 2 bad arguments or model, 130 interrupted (finished videos are kept).
+done), an export failed, or ``--adapters`` fitted no video's objects, 2 bad arguments or model, 130
+interrupted (finished videos are kept).
 """
 
 from __future__ import annotations
@@ -116,9 +117,11 @@ def track_main(argv: Sequence[str]) -> int:
         return _error("give at least one VIDEO (a video file or a folder of frames)")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", args.device.lower()):
         return _error(f"--device is cuda, cuda:N, mps, cpu or auto, not '{args.device}'")
+    made = _missing_parents(absolute(args.out))  # removed again if the run writes nothing into them
     try:
         jobs = plan_jobs(args)
     except TrackError as exc:
+        _remove_if_empty(made)
         return _error(str(exc))
     ray = ray_options(args, len(jobs))
     from litlora_desktop.core.sam2.allocator import tune_malloc
@@ -157,11 +160,22 @@ def track_main(argv: Sequence[str]) -> int:
         return 130
     except _user_errors() as exc:  # the model could not be loaded, Ray could not start: one sentence
         return _error(str(exc))
+    finally:
+        _remove_if_empty(made)
     failed = [r for r in reports if r.error]
+    exports = [r for r in reports if r.export_error]
+    unused = args.adapters is not None and not any(r.adapters_used for r in reports if not r.error)
     if not args.quiet:
         ok = len(reports) - len(failed)
-        print(f"{ok} of {len(jobs)} videos tracked into {args.out}", file=sys.stderr)
-    return 1 if failed else 0
+        but = f"; {len(exports)} export{'s' if len(exports) > 1 else ''} failed" if exports else ""
+        print(f"{ok} of {len(jobs)} videos tracked into {args.out}{but}", file=sys.stderr)
+    if unused and len(failed) < len(reports):
+        print(
+            f"{PROG}: error: no video has an object named as one of {absolute(args.adapters)}'s (names are "
+            "matched ignoring case and spaces), so no adapter was used: rename the objects, or leave out --adapters",
+            file=sys.stderr,
+        )
+    return 1 if failed or exports or (unused and len(failed) < len(reports)) else 0
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -196,6 +210,13 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
     adapters = absolute(args.adapters) if args.adapters else None
     if adapters is not None and not adapters.is_dir():
         raise TrackError(f"{adapters} is not a project folder")
+    if adapters is not None and not any(
+        (d / "litlora.json").is_file() for d in (adapters / "adapters", adapters)
+    ):
+        raise TrackError(
+            f"--adapters {adapters} holds no LIT-LoRA adapters (no adapters/litlora.json): give a project "
+            "whose adapters were saved in the app (Ctrl+S with LIT_LoRA on), or its adapters folder"
+        )
     fmt = args.format
     jobs = []
     for v in videos:
@@ -223,6 +244,24 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
     except OSError as exc:
         raise TrackError(f"the output folder {out} cannot be written: {exc.strerror or exc}") from None
     return jobs
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    made = []
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
+def _remove_if_empty(folders: Sequence[Path]) -> None:
+    """Take back the output folders a run made and wrote nothing into (deepest first)."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:  # not empty (something was written), or gone: leave it
+            return
 
 
 def load_track_model(spec: str, device: str | None) -> Any:
@@ -307,6 +346,8 @@ class _Printer:
             print(f"{head}: FAILED: {r.error}", file=sys.stderr)
             return
         if self.quiet:
+            if r.export_error:  # said even with --quiet: it is an error
+                print(f"{head}: tracked, but {r.export_error}", file=sys.stderr)
             return
         applied = f", {r.applied} from adapters" if r.applied else ""
         print(
@@ -318,3 +359,5 @@ class _Printer:
             print(f"  warning: {w}", file=sys.stderr)
         if r.exported:
             print(f"  exported {r.exported}", file=sys.stderr)
+        if r.export_error:
+            print(f"  FAILED: {r.export_error}", file=sys.stderr)

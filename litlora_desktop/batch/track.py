@@ -101,6 +101,8 @@ class TrackReport:
     applied: int = 0  # masks an adapter's candidate replaced
     seconds: float = 0.0
     exported: str | None = None
+    export_error: str | None = None  # the project is written; only its export failed
+    adapters_used: int = 0  # objects given --adapters' (or the project's) adapters
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -281,12 +283,16 @@ def save_tracked(job: TrackJob, tracked: Tracked) -> TrackReport:
     try:
         store = AnnotationStore.from_json(tracked.store, source.num_frames)
         _write_project(job, store, source, tracked.adapters)
-        if job.export_format:
-            report.exported = _export(job, store, source, report)
     except (TrackError, ProjectError) as exc:  # ProjectError: a full disk, a read-only folder
         report.error = str(exc)
     except OSError as exc:
         report.error = f"the project could not be written to {job.out}: {exc.strerror or exc}"
+    else:
+        if job.export_format:
+            try:
+                report.exported = _export(job, store, source, report)
+            except TrackError as exc:
+                report.export_error = str(exc)
     finally:
         source.close()
     return report
@@ -445,6 +451,7 @@ def _load_adapters(
         return
     state.lora.restore(adapters, object_map, same_video=same_video, only=list(object_map))
     state.set_lora_enabled(True)
+    report.adapters_used = len(object_map)
 
 
 @functools.lru_cache(maxsize=8)
@@ -467,8 +474,16 @@ def _saved_object_ids(adapters: Path) -> list[int]:
     try:
         meta = json.loads(read_regular_file(adapters / "litlora.json"))
         return [int(k) for k in meta.get("objects", {})]
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise TrackError(f"{adapters} holds no readable LIT-LoRA adapters ({exc})") from None
+    except FileNotFoundError:
+        raise TrackError(f"{adapters} holds no LIT-LoRA adapters (no litlora.json)") from None
+    except OSError as exc:
+        raise TrackError(
+            f"the LIT-LoRA adapters in {adapters} cannot be read: {exc.strerror or exc}"
+        ) from None
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        raise TrackError(
+            f"the LIT-LoRA adapters in {adapters} are damaged (litlora.json is not valid)"
+        ) from None
 
 
 def _export(job: TrackJob, store: AnnotationStore, source: Any, report: TrackReport) -> str:
@@ -477,6 +492,7 @@ def _export(job: TrackJob, store: AnnotationStore, source: Any, report: TrackRep
     try:
         result = export(job.export_format, store, out, source=source, overwrite=job.overwrite)
     except Exception as exc:  # ExportError / OSError: the project is saved; say what failed
-        raise TrackError(f"tracked and saved, but the {job.export_format} export failed: {exc}") from None
+        why = exc.strerror or exc if isinstance(exc, OSError) else exc
+        raise TrackError(f"the {job.export_format} export to {out} failed: {why}") from None
     report.warnings += list(result.warnings)
     return str(result.path)

@@ -516,3 +516,76 @@ def test_a_correction_that_cannot_teach_says_why(videos):
     state.prompt(oid, 3, Prompt(mask=store.get_mask(0, oid)), learn=False)
     assert "not SAM2's" in state.prompt(oid, 3, click, learn=True, tracked=True).unlearned
     state.close()
+
+
+def test_adapters_that_are_none_are_one_sentence_before_the_model_loads(
+    videos, tmp_path, capsys, monkeypatch
+):
+    """A folder without saved adapters named the errno of a missing litlora.json, once per video,
+    after the model had loaded."""
+    import litlora_desktop.batch.cli as batch_cli
+
+    root, names, first = videos
+    monkeypatch.setattr(batch_cli, "load_track_model", lambda *a: pytest.fail("the model was loaded"))
+    empty = tmp_path / "empty.litlora"
+    empty.mkdir()
+    out = tmp_path / "o"
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(out)]
+    assert main([*argv, "--adapters", str(empty), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "holds no LIT-LoRA adapters" in err and "Errno" not in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_an_output_folder_made_for_a_run_where_nothing_was_written_is_removed(videos, tmp_path, capsys):
+    root, names, first = videos
+    bad = tmp_path / "notes.mp4"
+    bad.write_bytes(b"just some text\n" * 20)
+    out = tmp_path / "new" / "o"
+    assert main(["track", str(bad), "--masks", str(first / names[0]), "--out", str(out), *FAST]) == 1
+    err = capsys.readouterr().err
+    assert "notes.mp4: FAILED" in err and "moov" not in err
+    assert not (tmp_path / "new").exists()
+    # a folder that was there before stays, empty or not
+    out.mkdir(parents=True)
+    assert main(["track", str(bad), "--masks", str(first / names[0]), "--out", str(out), *FAST]) == 1
+    assert out.is_dir()
+
+
+def test_a_failed_export_is_not_a_failed_video(videos, tmp_path, capsys, monkeypatch):
+    """Only the export failed: the project is written and the video was tracked, and the summary said
+    "0 of 1 videos tracked"."""
+    import litlora_desktop.batch.track as batch_track
+
+    root, names, first = videos
+
+    def export(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch_track, "export", export)
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--format", "coco"]
+    assert main([*argv, "--out", str(tmp_path), *FAST[:-1]]) == 1
+    err = capsys.readouterr().err
+    assert f"[1/1] {names[0]}: 10 frames" in err
+    assert "export to" in err and "failed: No space left on device" in err and "Errno" not in err
+    assert "1 of 1 videos tracked" in err and "1 export failed" in err
+    assert (tmp_path / f"{names[0]}.litlora" / "project.json").is_file()
+
+
+def test_adapters_no_video_could_use_are_a_failure(videos, adapters_project, tmp_path, capsys):
+    """Adapters matched by name to no object of any video: the run tracked without them, and said so
+    only in per-video warnings, exiting 0 as if they had been used."""
+    root, names, first = videos
+    folder, oid = adapters_project
+    other = tmp_path / "renamed.litlora"
+    shutil.copytree(folder, other)
+    project = Project.open(other)
+    for o in project.store.objects:
+        project.store.rename_object(o.id, f"zebra {o.id}")
+    project.save()
+    argv = ["track", str(root / "JPEGImages" / names[1]), "--masks", str(first), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--adapters", str(other), "--auto-apply", "0.5", *FAST[:-1]]) == 1
+    err = capsys.readouterr().err
+    assert "no object of" in err  # the video's warning
+    assert "no video has an object named as one of" in err
+    assert (tmp_path / "o" / f"{names[1]}.litlora" / "project.json").is_file()  # tracked all the same

@@ -24,6 +24,14 @@ from litlora_desktop.core.video.folder_reader import DEFAULT_FOLDER_FPS
 
 __all__ = ["FileReader", "open_capture"]
 
+# FFmpeg and OpenCV print their own lines about a file they cannot read ("moov atom not found",
+# "[ WARN:0] global cap.cpp ... can't be used to capture by name") straight to the terminal, beside
+# the one sentence this app says about it (FFmpeg's "errors" included: a damaged frame is this
+# reader's to report). Only fatal ones go through, unless the user set the levels.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 # Beyond this many frames ahead, seeking (one keyframe-to-target decode) beats decoding forward.
 _FORWARD_DECODE_LIMIT = 30
 _SEEK_ATTEMPTS = 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 
@@ -48,6 +49,29 @@ def test_unreadable_files(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(VideoError, match=message):
         VideoSource.open(tmp_path / name)
+
+
+def test_a_file_that_is_not_a_video_gives_our_sentence_alone(tmp_path):
+    """FFmpeg's and OpenCV's own lines ("moov atom not found", "[ WARN:0@5.7] global cap.cpp...")
+    reached the terminal of `litlora-desktop track` beside the one sentence that says what is wrong."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "notes.mp4"
+    bad.write_bytes(b"just some text\n" * 20)
+    code = (
+        "import sys\n"
+        "from litlora_desktop.core.video.errors import VideoError\n"
+        "from litlora_desktop.core.video.sources import VideoSource\n"
+        "try:\n"
+        f"    VideoSource.open({str(bad)!r})\n"
+        "except VideoError as exc:\n"
+        "    print(exc, file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    lines = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "'notes.mp4' is not a video" in lines[0], lines
 
 
 def test_missing_path(tmp_path):
