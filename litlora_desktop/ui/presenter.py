@@ -211,17 +211,27 @@ class SessionPresenter(QObject):
         lab["device"].setText(f"Device: {st['device']}")
         lab["model"].setText(f"Model: {st['model']}")
         lab["frame_ms"].setText(f"Frame: {st['frame_ms']:.0f} ms")
-        lab["lora"].setText(f"Samples {st['samples']} · adapters {st['adapters']}")
+        whose = st["object"] if st["object"] is not None else "all objects"
+        lab["lora"].setText(
+            f"LIT-LoRA, {whose}: {_count(st['adapters'], 'adapter')}, {_count(st['samples'], 'sample')}"
+        )
         per_object = [
             f"{s.store.object(oid).name}: {n} samples, {a} adapters, {saved} candidates accepted"
             for oid, (n, a, saved) in s.lora_counts.items()
             if s.store is not None and oid in {o.id for o in s.store.objects}
         ]
         lab["lora"].setToolTip(
-            "\n".join(["LIT-LoRA samples and adapters of the selected object", *per_object])
+            "\n".join(
+                [
+                    "LIT-LoRA adapters and correction samples of the selected object (all, none selected)",
+                    *per_object,
+                ]
+            )
         )
-        lab["saved"].setText(f"Corrections saved: {st['saved']}")
-        lab["saved"].setToolTip("LoRA candidates accepted instead of correcting by hand")
+        lab["saved"].setText(f"Candidates accepted: {st['saved']}")
+        lab["saved"].setToolTip(
+            "LoRA candidates accepted instead of correcting by hand, all objects: each is a correction saved"
+        )
         if s.loaded is not None:
             lab["device"].setToolTip(s.loaded.device.message)
 
@@ -234,3 +244,7 @@ class SessionPresenter(QObject):
         lab.setText("● working" if busy else "")
         lab.setStyleSheet("color: #e0b040;" if busy else "")
         lab.setToolTip("The model thread is tracking or training; the window stays usable.")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"

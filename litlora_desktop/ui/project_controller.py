@@ -134,7 +134,9 @@ class ProjectController(QObject):
             self.title_changed.emit("LIT-LoRA Desktop")
             return
         dirty = self.needs_save()
-        video = f" — {Path(s.video_path).name}" if p is not None and s.video_path else ""
+        shown = Path(s.video_path).name if p is not None and s.video_path else ""
+        # a frame folder "clip" has the project "clip": its name once ("clip — clip" said nothing more)
+        video = f" — {shown}" if shown and shown != p.name else ""
         self.title_changed.emit(f"{name}{'*' if dirty else ''}{video} — LIT-LoRA Desktop")
 
     def _remember(self, **changes: Any) -> None:

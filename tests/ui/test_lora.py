@@ -45,7 +45,12 @@ def test_correction_trains_in_background_and_candidates_can_be_accepted(qtbot, w
         or "trained" in w.canvas.training_overlay.label.text()
     )
     assert s.lora_counts[1][0] == 1 and s.lora_counts[1][1] == 1
-    assert "Samples 1" in w.status_labels["lora"].text() and "adapters 1" in w.status_labels["lora"].text()
+    name = s.store.object(1).name
+    assert w.status_labels["lora"].text() == f"LIT-LoRA, {name}: 1 adapter, 1 sample"
+    # with no object selected the field holds every object's counts, not a misleading 0 (it did)
+    s.select(0)
+    qtbot.waitUntil(lambda: w.status_labels["lora"].text() == "LIT-LoRA, all objects: 1 adapter, 1 sample")
+    s.select(1)
     # the next tracked frame gets candidates, drawn and listed
     key(qtbot, w, Qt.Key.Key_Right)
     idle(qtbot, w)
@@ -72,7 +77,7 @@ def test_correction_trains_in_background_and_candidates_can_be_accepted(qtbot, w
     assert rec.provenance.kind == "lora"
     assert np.array_equal(rec.decode(), cands[0].mask)
     assert s.lora_counts[1][2] == 1
-    assert w.status_labels["saved"].text() == "Corrections saved: 1"
+    assert w.status_labels["saved"].text() == "Candidates accepted: 1"
     assert s.engine.state.lora.corrections_saved(1) == 1
     # undo takes the accept back, in the store and in SAM2's memory
     key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -45,7 +45,7 @@ def correct_and_save(qtbot, w) -> None:
     canvas_click(qtbot, w, 60, 30, Qt.MouseButton.RightButton)
     qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[:2] == (1, 1), timeout=30_000)
     idle(qtbot, w)
-    assert "Samples 1" in w.status_labels["lora"].text()
+    assert "1 sample" in w.status_labels["lora"].text()
     key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     proj = w.project.path
     qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
@@ -64,7 +64,7 @@ def test_reopening_a_project_continues_lit_lora_where_it_stopped(qtbot, open_win
     act = w2.actions_by_id["lora.toggle"]
     assert s2.lora_on and act.isChecked() and s2.engine.state.lora_enabled
     assert s2.lora_counts[1][:2] == (1, 1)
-    assert "Samples 1" in w2.status_labels["lora"].text() and "adapters 1" in w2.status_labels["lora"].text()
+    assert "1 adapter, 1 sample" in w2.status_labels["lora"].text()
     # the restored sample is replayed: a correction on the next frame makes two samples, one adapter
     assert s2.current == 1
     key(qtbot, w2, Qt.Key.Key_Right)
@@ -74,7 +74,7 @@ def test_reopening_a_project_continues_lit_lora_where_it_stopped(qtbot, open_win
     qtbot.waitUntil(lambda: s2.lora_counts.get(1, (0, 0, 0))[0] == 2, timeout=30_000)
     qtbot.waitUntil(lambda: not s2.training_active, timeout=30_000)
     idle(qtbot, w2)
-    assert "Samples 2" in w2.status_labels["lora"].text()
+    assert "2 samples" in w2.status_labels["lora"].text()
 
 
 def other_video(tmp_path):
@@ -176,7 +176,7 @@ def test_adapters_of_another_project_load_by_name_after_a_question(
     )
     assert s.lora_counts.get(2, (0, 0, 0))[:2] == (0, 0)
     key(qtbot, w, Qt.Key.Key_1)
-    qtbot.waitUntil(lambda: "Samples 1" in w.status_labels["lora"].text())
+    qtbot.waitUntil(lambda: "1 sample" in w.status_labels["lora"].text())
     [sample] = s.engine.state.lora._objects[1].samples
     assert sample.origin == str(trained_project / "adapters")  # another video's lesson, kept apart
 

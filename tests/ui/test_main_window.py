@@ -246,8 +246,8 @@ def test_status_bar_shows_device_model_and_counts(qtbot, window_factory, tiny_mo
     labels = {k: v.text() for k, v in w.status_labels.items()}
     assert labels["device"] == "Device: cpu fp32"
     assert labels["model"] == "Model: tiny-test"
-    assert "adapters 0" in labels["lora"] and "Samples 0" in labels["lora"]
-    assert labels["saved"] == "Corrections saved: 0"
+    assert labels["lora"] == "LIT-LoRA, all objects: 0 adapters, 0 samples"  # none selected: all objects
+    assert labels["saved"] == "Candidates accepted: 0"
 
 
 def test_zoom_pan_and_fit(qtbot, window_factory, tiny_model):

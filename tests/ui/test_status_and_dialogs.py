@@ -55,6 +55,8 @@ def test_undo_back_to_the_saved_state_drops_the_star(qtbot, open_window, frames_
     key(qtbot, w, Qt.Key.Key_S, CTRL)
     proj = frames_dir.parent / "clip.litlora"
     qtbot.waitUntil(lambda: (proj / MANIFEST).exists() and "*" not in w.windowTitle(), timeout=10_000)
+    # the frame folder "clip" and its project "clip.litlora": the name once
+    assert w.windowTitle() == "clip — LIT-LoRA Desktop"
     s.set_user_mask(oid, 2, square(12, 30, 10, 30), "Brush")
     qtbot.waitUntil(lambda: "clip*" in w.windowTitle())
     key(qtbot, w, Qt.Key.Key_Z, CTRL)

@@ -439,12 +439,16 @@ class AnnotationSession(QObject):
     def stats(self) -> dict[str, Any]:
         """What the status bar shows."""
         counts, loaded = self.lora.counts, self.loaded
-        lora = counts.get(self.selected, (0, 0, 0))
+        live = {o.id: o.name for o in self.store.objects} if self.store is not None else {}
+        counts = {o: c for o, c in counts.items() if o in live}
+        # the selected object's counts; with none selected, every object's (not a misleading 0)
+        mine = [counts.get(self.selected, (0, 0, 0))] if self.selected in live else list(counts.values())
         return {
             "device": loaded.device.label if loaded else "—",
             "model": loaded.name if loaded else "no model",
             "frame_ms": self.tracking.frame_ms,
-            "samples": lora[0],
-            "adapters": lora[1],
+            "object": live.get(self.selected),  # None: the counts are all objects'
+            "samples": sum(c[0] for c in mine),
+            "adapters": sum(c[1] for c in mine),
             "saved": sum(v[2] for v in counts.values()),
         }
