@@ -12,7 +12,6 @@ interrupted (finished videos are kept).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from litlora_desktop.cluster.options import (
     ray_options,
 )
 from litlora_desktop.core.annotations.formats import FORMATS, format_named
-from litlora_desktop.core.model_ids import DEFAULT_MODEL_ID, TINY_RANDOM
+from litlora_desktop.core.model_ids import DEFAULT_MODEL_ID, TINY_RANDOM, device_problem
 
 PROG = "litlora-desktop track"
 DEFAULT_MODEL = DEFAULT_MODEL_ID
@@ -115,8 +114,9 @@ def track_main(argv: Sequence[str]) -> int:
         return _error(problem)
     if not args.videos:
         return _error("give at least one VIDEO (a video file or a folder of frames)")
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", args.device.lower()):
-        return _error(f"--device is cuda, cuda:N, mps, cpu or auto, not '{args.device}'")
+    problem = device_problem(args.device)
+    if problem:
+        return _error(f"--device: {problem}")
     made = _missing_parents(absolute(args.out))  # removed again if the run writes nothing into them
     try:
         jobs = plan_jobs(args)

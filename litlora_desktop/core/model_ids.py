@@ -8,6 +8,7 @@ code needs per family (classes, normalisation), keyed on ``FamilyInfo.model_type
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEFAULT_MODEL_ID = "facebook/sam2.1-hiera-tiny"
@@ -16,6 +17,16 @@ DEMO_MODEL = "demo"
 TINY_RANDOM = "tiny-random"
 """Developer model id: a tiny randomly initialised SAM2 (no download; masks are meaningless)."""
 DEMO_LABEL = "Demo SAM2 (synthetic shapes, offline)"
+
+
+def device_problem(name: str | None) -> str | None:
+    """What is wrong with a device name a user gave (None: nothing; no name means "auto").
+
+    Here, without torch, so that a command line checks ``--device`` before it loads anything (and a
+    Ray driver, which never imports torch, checks it at all); ``choose_device`` checks the same way."""
+    if name is None or re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name.strip().lower()):
+        return None
+    return f"unknown device '{name}': use cuda, cuda:N (N a GPU's number), mps, cpu or auto"
 
 
 @dataclass(frozen=True)

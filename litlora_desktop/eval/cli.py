@@ -161,8 +161,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from litlora_desktop.core.model_ids import device_problem
     from litlora_desktop.eval.dataset import DatasetError, open_dataset, read_sequence_list
 
+    for d in args.device.split(","):  # before any work: each worker would say it after loading
+        problem = device_problem(d.strip() or None)
+        if problem:
+            return _error(problem)
     try:  # the dataset first: a wrong path is reported before torch and transformers are even imported
         names = read_sequence_list(args.sequence_list) if args.sequence_list else args.sequences
         sequences = open_dataset(

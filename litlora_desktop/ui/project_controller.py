@@ -45,6 +45,7 @@ from litlora_desktop.core.annotations.manifest import (
 from litlora_desktop.core.annotations.project import Project, ProjectChangedOnDisk, default_project_path
 from litlora_desktop.core.annotations.video_identity import FingerprintResult, check_video
 from litlora_desktop.core.video.sources import FrameSource
+from litlora_desktop.ui import project_questions as questions
 from litlora_desktop.ui.project_open import ProjectOpener, project_folder
 from litlora_desktop.workers.background import BackgroundTask
 
@@ -314,19 +315,9 @@ class ProjectController(QObject):
             start = str(p.path)
         else:
             start = str(default_project_path(s.video_path or Path.home() / "untitled"))
-        path, _ = QFileDialog.getSaveFileName(
-            self._window,
-            "Save project as",
-            start,
-            f"LIT-LoRA project (*{PROJECT_SUFFIX})",
-            options=QFileDialog.Option.DontConfirmOverwrite,
-        )
-        if not path:
-            return
-        target = Path(path)
-        if target.suffix != PROJECT_SUFFIX:
-            target = target.with_name(target.name + PROJECT_SUFFIX)
-        self.save_to(target, then, leave_folder)
+        target = questions.project_path_to_save(self._window, start)
+        if target is not None:
+            self.save_to(target, then, leave_folder)
 
     def save_to(
         self, target: Path, then: Callable[[], None] | None = None, leave_folder: bool = False
@@ -344,13 +335,7 @@ class ProjectController(QObject):
         if (target / MANIFEST).exists() and (
             self.project is None or target.resolve() != self.project.path.resolve()
         ):
-            ans = QMessageBox.question(
-                self._window,
-                "Replace project?",
-                f"{target} already holds a project. Replace it?",
-                Btn.Yes | Btn.Cancel,
-            )
-            if ans != Btn.Yes:
+            if not questions.replace_project(self._window, target):
                 return
             overwrite = True
         project = self.project
@@ -422,14 +407,7 @@ class ProjectController(QObject):
         """Another program saved the project since this window read it: replace that save, keep it
         and save this work as another project, or do nothing."""
         self.status.emit("Not saved: the project changed on disk.", 5000)
-        ans = QMessageBox.question(
-            self._window,
-            "Project changed on disk",
-            f"{exc}\n\nReplace it with this window's work? No keeps that save and saves this work as "
-            "another project.",
-            Btn.Yes | Btn.No | Btn.Cancel,
-            Btn.Cancel,
-        )
+        ans = questions.replace_changed_project(self._window, str(exc))
         if ans == Btn.Yes:
             self.save_project(then, replace_changed=True)
         elif ans == Btn.No:
@@ -448,15 +426,8 @@ class ProjectController(QObject):
 
     # ================================================================== unsaved work
     def _ask_save(self, when: str) -> QMessageBox.StandardButton:
-        """Save / Discard / Cancel for the unsaved work, one wording for opening and closing."""
         name = self.project.name if self.project is not None else "this video's annotations"
-        return QMessageBox.question(
-            self._window,
-            "Unsaved changes",
-            f"Save the changes to {name}{when}?",
-            Btn.Save | Btn.Discard | Btn.Cancel,
-            Btn.Save,
-        )
+        return questions.save_changes(self._window, name, when)
 
     def ask_unsaved_then(self, action: Callable[[], None]) -> None:
         """Run ``action`` now, or after Save / Discard when there is unsaved work; not on Cancel."""

@@ -145,6 +145,18 @@ def test_ray_options_without_ray_are_refused_not_ignored(dataset, tmp_path, caps
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("device", ["tpu", "cuda:0,tpu", "cuda:x"])
+def test_a_device_that_is_not_one_is_refused_before_any_work(dataset, tmp_path, capsys, device):
+    """It was said after the plan was printed, by each worker as it loaded the model; "cuda:x" got
+    as far as torch."""
+    root, _ = dataset
+    argv = [str(root), "--out", str(tmp_path / "o"), *FAST[:2], *FAST[4:], "--device", device]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown device" in err and "to do" not in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_dataset_path_is_a_clear_message_and_exit_code_2(tmp_path):
     proc = subprocess.run(
         [

@@ -91,9 +91,10 @@ def choose_device(requested: str | None = None) -> DeviceChoice:
     The device is exercised with a real computation, and a fallback is reported in ``message`` so the
     app can tell the user instead of silently running on the CPU.
     """
-    req = (requested or "auto").lower()
-    if req not in {"auto", "cuda", "mps", "cpu"} and not req.startswith("cuda:"):
-        raise ValueError(f"unknown device {requested!r}: use cuda, mps, cpu or auto")
+    problem = model_ids.device_problem(requested)
+    if problem:
+        raise ValueError(problem)
+    req = (requested or "auto").strip().lower()
     notes: list[str] = []
     if req == "auto" or req.startswith("cuda"):
         ok, why = _cuda_works()

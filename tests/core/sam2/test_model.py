@@ -59,8 +59,9 @@ def test_device_policy_on_a_cpu_machine(monkeypatch):
     asked = choose_device("cuda")
     assert asked.fell_back and "CUDA was requested" in asked.message and asked.device.type in {"cpu", "mps"}
     assert choose_device("cpu").label == "cpu fp32"
-    with pytest.raises(ValueError, match="unknown device"):
-        choose_device("tpu")
+    for name in ("tpu", "cuda:x", "cuda:", "gpu"):
+        with pytest.raises(ValueError, match="unknown device"):
+            choose_device(name)
 
 
 def test_configs():
