@@ -74,3 +74,23 @@ def test_dev_sh_installed_the_pinned_versions():
         name = canonicalize_name(req.name)
         if name in pins:
             assert Version(importlib.metadata.version(req.name)) == pins[name], req.name
+
+
+def test_the_meta_peer_installer_asks_for_versions_the_pins_allow():
+    """dev.sh runs scripts/install_meta_sam2.sh with constraints.txt in force: a range there that
+    excludes the pin (a pin bumped, or the script's range narrowed) makes pip refuse the install on
+    a fresh machine, and with it CI."""
+    import re
+
+    script = (ROOT / "scripts" / "install_meta_sam2.sh").read_text().replace("\\\n", " ")
+    commands = [line.split("pip install", 1)[1] for line in script.splitlines() if "pip install" in line]
+    asked = [Requirement(r) for c in commands for r in re.findall(r'"([A-Za-z][^"$ ]*)"', c)]
+    names = {canonicalize_name(r.name) for r in asked}
+    assert {"sam2", "omegaconf", "hydra-core", "iopath", "pillow"} <= names, names  # the script was read
+    pins = _pins()
+    for req in asked:
+        name = canonicalize_name(req.name)
+        assert name in pins, f"install_meta_sam2.sh installs {req.name}, which constraints.txt does not pin"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {req.name}=={pins[name]}, outside install_meta_sam2.sh's {req.specifier}"
+        )
