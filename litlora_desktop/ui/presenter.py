@@ -194,6 +194,7 @@ class SessionPresenter(QObject):
         act.blockSignals(False)
         act.setIcon(icon("lora-on" if on else "lora-off"))
         act.setText("LIT_LoRA on" if on else "LIT_LoRA")
+        self.refresh_status()
         self.schedule_render()
 
     def _on_playing(self, on: bool) -> None:
@@ -211,10 +212,15 @@ class SessionPresenter(QObject):
         lab["device"].setText(f"Device: {st['device']}")
         lab["model"].setText(f"Model: {st['model']}")
         lab["frame_ms"].setText(f"Frame: {st['frame_ms']:.0f} ms")
-        whose = st["object"] if st["object"] is not None else "all objects"
+        whose = st["object"] if st["object"] is not None else "All objects"
         lab["lora"].setText(
-            f"LIT-LoRA, {whose}: {_count(st['adapters'], 'adapter')}, {_count(st['samples'], 'sample')}"
+            f"{whose}: {_count(st['adapters'], 'adapter')} · {_count(st['samples'], 'sample')}"
         )
+        # LIT-LoRA's fields only where LIT-LoRA is at work: off and unused, they took the room of the
+        # message the user reads
+        used = s.lora_on or any(any(c) for c in s.lora_counts.values())
+        lab["lora"].setVisible(used)
+        lab["saved"].setVisible(used)
         per_object = [
             f"{s.store.object(oid).name}: {n} samples, {a} adapters, {saved} candidates accepted"
             for oid, (n, a, saved) in s.lora_counts.items()

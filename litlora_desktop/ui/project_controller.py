@@ -382,10 +382,23 @@ class ProjectController(QObject):
                     what, f"{exc}\n\nYour work is still open; try File ▸ Save project as… somewhere else."
                 )
 
-        def write_adapters() -> None:
+        def write_adapters() -> ProjectChangedOnDisk | None:
+            """On the model thread; the refusal is returned, not raised: it is a question for the
+            user, not a failure for the log."""
             if check is not None:
-                check()
+                try:
+                    check()
+                except ProjectChangedOnDisk as exc:
+                    return exc
             self._session.save_adapters(adapters)
+            return None
+
+        def adapters_written(refused: ProjectChangedOnDisk | None) -> None:
+            if refused is None:
+                task.start()
+            else:
+                self._save_task = None
+                failed(refused, "")
 
         task = BackgroundTask(run, "save", self)
         task.succeeded.connect(lambda _r: self._saved(project, then))
@@ -396,7 +409,7 @@ class ProjectController(QObject):
         self._session.engine.call(
             write_adapters,
             label="save adapters",
-            on_result=lambda _r: task.start(),
+            on_result=adapters_written,
             on_error=lambda exc: (
                 setattr(self, "_save_task", None),
                 failed(exc, "Cannot save the LIT-LoRA adapters"),

@@ -46,10 +46,10 @@ def test_correction_trains_in_background_and_candidates_can_be_accepted(qtbot, w
     )
     assert s.lora_counts[1][0] == 1 and s.lora_counts[1][1] == 1
     name = s.store.object(1).name
-    assert w.status_labels["lora"].text() == f"LIT-LoRA, {name}: 1 adapter, 1 sample"
+    assert w.status_labels["lora"].text() == f"{name}: 1 adapter · 1 sample"
     # with no object selected the field holds every object's counts, not a misleading 0 (it did)
     s.select(0)
-    qtbot.waitUntil(lambda: w.status_labels["lora"].text() == "LIT-LoRA, all objects: 1 adapter, 1 sample")
+    qtbot.waitUntil(lambda: w.status_labels["lora"].text() == "All objects: 1 adapter · 1 sample")
     s.select(1)
     # the next tracked frame gets candidates, drawn and listed
     key(qtbot, w, Qt.Key.Key_Right)

@@ -64,7 +64,7 @@ def test_reopening_a_project_continues_lit_lora_where_it_stopped(qtbot, open_win
     act = w2.actions_by_id["lora.toggle"]
     assert s2.lora_on and act.isChecked() and s2.engine.state.lora_enabled
     assert s2.lora_counts[1][:2] == (1, 1)
-    assert "1 adapter, 1 sample" in w2.status_labels["lora"].text()
+    assert "1 adapter · 1 sample" in w2.status_labels["lora"].text()
     # the restored sample is replayed: a correction on the next frame makes two samples, one adapter
     assert s2.current == 1
     key(qtbot, w2, Qt.Key.Key_Right)

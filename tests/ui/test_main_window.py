@@ -246,7 +246,13 @@ def test_status_bar_shows_device_model_and_counts(qtbot, window_factory, tiny_mo
     labels = {k: v.text() for k, v in w.status_labels.items()}
     assert labels["device"] == "Device: cpu fp32"
     assert labels["model"] == "Model: tiny-test"
-    assert labels["lora"] == "LIT-LoRA, all objects: 0 adapters, 0 samples"  # none selected: all objects
+    assert labels["lora"] == "All objects: 0 adapters · 0 samples"  # none selected: all objects
+    # LIT_LoRA off and unused: its fields leave the room to the message
+    assert w.status_labels["lora"].isHidden() and w.status_labels["saved"].isHidden()
+    w.session.add_object()  # LIT_LoRA needs one
+    w.session.set_lora(True)
+    assert w.session.lora_on
+    assert not w.status_labels["lora"].isHidden() and not w.status_labels["saved"].isHidden()
     assert labels["saved"] == "Candidates accepted: 0"
 
 
