@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from litlora_desktop.core.video.file_reader import quiet_video_backends
+
+    quiet_video_backends()  # before any video is opened: the app, track and export alike
     if argv and argv[0] == "export":
         from litlora_desktop.core.annotations.export_cli import export_main
 

@@ -117,6 +117,7 @@ def track_main(argv: Sequence[str]) -> int:
     problem = device_problem(args.device)
     if problem:
         return _error(f"--device: {problem}")
+    args.device = args.device.strip().lower()  # "CPU" is cpu everywhere it is compared
     made = _missing_parents(absolute(args.out))  # removed again if the run writes nothing into them
     try:
         jobs = plan_jobs(args)
@@ -172,7 +173,8 @@ def track_main(argv: Sequence[str]) -> int:
     if unused and len(failed) < len(reports):
         print(
             f"{PROG}: error: no video has an object named as one of {absolute(args.adapters)}'s (names are "
-            "matched ignoring case and spaces), so no adapter was used: rename the objects, or leave out --adapters",
+            "matched ignoring case and spaces), so no adapter was used: rename the objects and run again with "
+            "--overwrite, or leave out --adapters",
             file=sys.stderr,
         )
     return 1 if failed or exports or (unused and len(failed) < len(reports)) else 0
@@ -297,6 +299,10 @@ def ray_track_task(job: TrackJob, gpus: float, model: str, device: str | None, t
 
     tune_malloc()  # first: a Ray worker is a new process, the driver's allocator settings not inherited
     import torch
+
+    from litlora_desktop.core.video.file_reader import quiet_video_backends
+
+    quiet_video_backends()  # Ray forwards a worker's terminal lines to the driver's
 
     from litlora_desktop.cluster.ray_pool import task_device, worker_cache
 

@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
     except (DatasetError, EvalError, ValueError, OSError) as exc:
         return _error(str(exc))
 
-    devices = [d.strip() or None for d in args.device.split(",")]
+    devices = [d.strip().lower() or None for d in args.device.split(",")]
     skipped = len(done)
     print(
         f"{len(sequences)} sequences x {len(protocols)} runs ({', '.join(p.name for p in protocols)}): "

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from litlora_desktop.core.annotations.manifest import ADAPTERS_DIR
 from litlora_desktop.core.annotations.project import Project
 from litlora_desktop.core.files import read_regular_file
+from litlora_desktop.ui.words import count
 from litlora_desktop.workers.background import BackgroundTask
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ class AdapterReuse(QObject):
             pairs = ", ".join(f"{names[a]} → {here.get(b, b)}" for a, b in mapping.items())
             off = "" if s.lora_on else " Switch LIT_LoRA on (L) to see their candidates."
             self.status.emit(
-                f"Loaded {n} adapter{'s' if n != 1 else ''} and {k} sample{'s' if k != 1 else ''} from "
+                f"Loaded {count(n, 'adapter')} and {count(k, 'sample')} from "
                 f"{other.folder.name} ({pairs}).{off}",
                 10000,
             )

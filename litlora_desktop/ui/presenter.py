@@ -20,6 +20,7 @@ from litlora_desktop.ui.canvas_layers import CandidateView
 from litlora_desktop.ui.session.history import AUTO_PREFIX
 from litlora_desktop.ui.shortcuts import ACTIONS
 from litlora_desktop.ui.window_actions import LORA_TIP, icon
+from litlora_desktop.ui.words import count, short_name
 
 if TYPE_CHECKING:
     from litlora_desktop.ui.candidates_panel import CandidatesPanel
@@ -212,10 +213,8 @@ class SessionPresenter(QObject):
         lab["device"].setText(f"Device: {st['device']}")
         lab["model"].setText(f"Model: {st['model']}")
         lab["frame_ms"].setText(f"Frame: {st['frame_ms']:.0f} ms")
-        whose = st["object"] if st["object"] is not None else "All objects"
-        lab["lora"].setText(
-            f"{whose}: {_count(st['adapters'], 'adapter')} · {_count(st['samples'], 'sample')}"
-        )
+        whose = short_name(st["object"]) if st["object"] is not None else "All objects"
+        lab["lora"].setText(f"{whose}: {count(st['adapters'], 'adapter')} · {count(st['samples'], 'sample')}")
         # LIT-LoRA's fields only where LIT-LoRA is at work: off and unused, they took the room of the
         # message the user reads
         used = s.lora_on or any(any(c) for c in s.lora_counts.values())
@@ -250,7 +249,3 @@ class SessionPresenter(QObject):
         lab.setText("● working" if busy else "")
         lab.setStyleSheet("color: #e0b040;" if busy else "")
         lab.setToolTip("The model thread is tracking or training; the window stays usable.")
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"

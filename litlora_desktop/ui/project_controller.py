@@ -215,13 +215,7 @@ class ProjectController(QObject):
         """The video does not fit ``project``: the user's project stays untouched, read-only; the video
         gets new, empty annotations in a project that can only be saved into another folder."""
         why = self._session.store_mismatch or "The project's masks do not fit this video."
-        self.problem.emit(
-            "Video does not fit the project",
-            f"{why}\n\nThe project {project.path} was not changed and will not be: it is open read-only "
-            "and nothing is written into its folder (not even an autosave). This video starts with new, "
-            "empty annotations. To keep work you do now, save it into another folder with "
-            "File ▸ Save project as… (Ctrl+S asks where).",
-        )
+        self.problem.emit("Video does not fit the project", questions.opened_read_only(why, project.path))
         return Project(project.path, store, read_only=True)
 
     def _resume(self, project: Project, ui: UIState) -> None:
@@ -242,17 +236,8 @@ class ProjectController(QObject):
 
     def _report_skipped_records(self, project: Project) -> None:
         """Damaged records the store skipped while opening: one message, not one per record."""
-        warnings = project.load_warnings
-        if not warnings:
-            return
-        n, shown = len(warnings), 3
-        more = f" (the first {shown} are below, all of them in the log)" if n > shown else ""
-        self.problem.emit(
-            "Damaged records skipped",
-            f"{n} damaged record(s) in the project {project.path} could not be read and were skipped{more}."
-            "\n\n" + "\n".join(warnings[:shown]) + "\n\nNothing was changed on disk: the "
-            "project's files are as they were. Saving keeps the previous save as its backup.",
-        )
+        if project.load_warnings:
+            self.problem.emit("Damaged records skipped", questions.skipped_records(project))
 
     def _video_checked(self, project: Project, path: str | None, res: FingerprintResult | None) -> None:
         if project is not self.project:
@@ -292,25 +277,34 @@ class ProjectController(QObject):
             saver.stop(flush=flush)
 
     # ================================================================== saving
-    def save_project(self, then: Callable[[], None] | None = None, replace_changed: bool = False) -> None:
+    def save_project(
+        self, then: Callable[[], None] | None = None, replacing: tuple[Any, ...] | None = None
+    ) -> None:
         """Ctrl+S: adapters (model thread), then the store (background thread). A project another
-        program saved since this window read it is replaced only after asking (``replace_changed``)."""
+        program saved since this window read it is replaced only after asking: ``replacing`` is the
+        save the user agreed to replace (``ProjectChangedOnDisk.found``), and only that one."""
         if self.project is None or self.project.read_only:  # read-only: ask for another folder
             self.save_project_as(then)
             return
         project = self.project
-        check = None if replace_changed else project.check_unchanged_on_disk
-        self._write(project, lambda: project.save(replace_changed=replace_changed), then, check=check)
+        self._write(
+            project,
+            lambda: project.save(replace_changed=replacing or False),
+            then,
+            check=lambda: project.check_unchanged_on_disk(replacing),
+        )
 
     def save_project_as(self, then: Callable[[], None] | None = None, leave_folder: bool = False) -> None:
-        """Save As…; ``leave_folder``: the project's own folder is another's save now, and nothing
-        (adapters neither) is written into it or copied from it."""
+        """Save As…; ``leave_folder``: the project's own folder holds another's save now, and nothing
+        is written into it or copied from it (the dialog starts beside it)."""
         s = self._session
         if s.store is None:
             return
         p = self.project
         if p is not None and p.read_only:  # suggest a sibling: its own folder is refused
             start = str(p.path.with_name(f"{p.name}-{s.store.width}x{s.store.height}{PROJECT_SUFFIX}"))
+        elif p is not None and leave_folder:
+            start = str(questions.free_sibling(p.path))
         elif p is not None:
             start = str(p.path)
         else:
@@ -323,35 +317,36 @@ class ProjectController(QObject):
         self, target: Path, then: Callable[[], None] | None = None, leave_folder: bool = False
     ) -> None:
         """Save As without the file dialog (asks before replacing another project)."""
-        ro = self.project if self.project is not None and self.project.read_only else None
-        if ro is not None and _inside(target, ro.path):
-            self.problem.emit(
-                "Choose another folder",
-                f"{ro.path} is open read-only (this video does not fit it) and is never written to. "
-                "Save this work into another folder.",
+        p = self.project
+        if p is not None and (p.read_only or leave_folder) and _inside(target, p.path):
+            why = (
+                "is open read-only (this video does not fit it) and is never written to"
+                if p.read_only
+                else "holds the save another program or window made, which you chose to keep"
             )
+            self.problem.emit("Choose another folder", f"{p.path} {why}. Save this work into another folder.")
+            return
+        if p is not None and target.resolve() == p.path.resolve():
+            self.save_project(then)  # its own folder: a save, with its check
             return
         overwrite = False
-        if (target / MANIFEST).exists() and (
-            self.project is None or target.resolve() != self.project.path.resolve()
-        ):
+        if (target / MANIFEST).exists():
             if not questions.replace_project(self._window, target):
                 return
             overwrite = True
-        project = self.project
+        project = p
         if project is None:  # a clip opened without a file (embedding, tests): it gets a project now
             project = Project(target, self._session.store)
             if self._session.video_path:
                 project.set_video(self._session.video_path)
             self.project = project
-        # a read-only project's adapters go straight to the new folder, not into its own
-        straight = project.read_only or leave_folder
-        adapters = target / ADAPTERS_DIR if straight else None
+        # this work's adapters go straight to the new folder: written into the old one first, they
+        # could replace another's there; the old folder's others follow (not from a folder left)
         self._write(
             project,
-            lambda: project.save_as(target, overwrite=overwrite, copy_adapters=not straight),
+            lambda: project.save_as(target, overwrite=overwrite, copy_adapters=not leave_folder),
             then,
-            adapters,
+            target / ADAPTERS_DIR,
         )
 
     def _write(
@@ -421,9 +416,9 @@ class ProjectController(QObject):
         and save this work as another project, or do nothing."""
         self.status.emit("Not saved: the project changed on disk.", 5000)
         ans = questions.replace_changed_project(self._window, str(exc))
-        if ans == Btn.Yes:
-            self.save_project(then, replace_changed=True)
-        elif ans == Btn.No:
+        if ans == "replace":
+            self.save_project(then, replacing=exc.found)
+        elif ans == "save as":
             self.save_project_as(then, leave_folder=True)
 
     def _saved(self, project: Project, then: Callable[[], None] | None) -> None:

@@ -1,7 +1,7 @@
-"""The questions the project's lifecycle asks the user, one wording each (``ProjectController``).
+"""What the project's lifecycle asks and tells the user, one wording each (``ProjectController``).
 
 Kept apart so that the controller reads as the lifecycle it is; every question is a modal dialog over
-the window and returns what the user chose.
+the window and returns what the user chose; the texts of its notices are here too.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from litlora_desktop.core.annotations.manifest import PROJECT_SUFFIX
+from litlora_desktop.core.annotations.project import Project
 
 Btn = QMessageBox.StandardButton
 
@@ -34,17 +35,23 @@ def replace_project(window: QWidget, target: Path) -> bool:
     return ans == Btn.Yes
 
 
-def replace_changed_project(window: QWidget, why: str) -> QMessageBox.StandardButton:
-    """Another program saved the project since this window read it: Yes replaces that save, No keeps
-    it and saves this work as another project, Cancel does nothing (the default)."""
-    return QMessageBox.question(
-        window,
-        "Project changed on disk",
-        f"{why}\n\nReplace it with this window's work? No keeps that save and saves this work as "
-        "another project.",
-        Btn.Yes | Btn.No | Btn.Cancel,
-        Btn.Cancel,
+def replace_changed_project(window: QWidget, why: str) -> str:
+    """Another program saved the project since this window read it: "replace" that save with this
+    window's work, "save as" another project (theirs stays), or "cancel" (the default)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question, "Project changed on disk", why, QMessageBox.StandardButton.NoButton, window
     )
+    box.setInformativeText(
+        "Replace it with this window's work? Their save is then kept as the project's backup "
+        "(project.backup.json), and this window's LIT-LoRA adapters, if any, are written over theirs."
+    )
+    replace = box.addButton("Replace their save", QMessageBox.ButtonRole.DestructiveRole)
+    save_as = box.addButton("Save as another project…", QMessageBox.ButtonRole.AcceptRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return "replace" if clicked is replace else "save as" if clicked is save_as else "cancel"
 
 
 def project_path_to_save(window: QWidget, start: str) -> Path | None:
@@ -62,3 +69,34 @@ def project_path_to_save(window: QWidget, start: str) -> Path | None:
     if target.suffix != PROJECT_SUFFIX:
         target = target.with_name(target.name + PROJECT_SUFFIX)
     return target
+
+
+def free_sibling(folder: Path) -> Path:
+    """``clip-2.litlora`` beside ``clip.litlora`` (or -3, ...): a Save As start that is no project yet."""
+    name = folder.name.removesuffix(PROJECT_SUFFIX)
+    n = 2
+    while folder.with_name(f"{name}-{n}{PROJECT_SUFFIX}").exists():
+        n += 1
+    return folder.with_name(f"{name}-{n}{PROJECT_SUFFIX}")
+
+
+def opened_read_only(why: str, folder: Path) -> str:
+    """The notice for a project whose video no longer fits its masks."""
+    return (
+        f"{why}\n\nThe project {folder} was not changed and will not be: it is open read-only "
+        "and nothing is written into its folder (not even an autosave). This video starts with new, "
+        "empty annotations. To keep work you do now, save it into another folder with "
+        "File ▸ Save project as… (Ctrl+S asks where)."
+    )
+
+
+def skipped_records(project: Project) -> str:
+    """The notice for damaged records skipped while opening: one message, not one per record."""
+    warnings = project.load_warnings
+    n, shown = len(warnings), 3
+    more = f" (the first {shown} are below, all of them in the log)" if n > shown else ""
+    return (
+        f"{n} damaged record(s) in the project {project.path} could not be read and were skipped{more}."
+        "\n\n" + "\n".join(warnings[:shown]) + "\n\nNothing was changed on disk: the "
+        "project's files are as they were. Saving keeps the previous save as its backup."
+    )

@@ -57,7 +57,9 @@ class BackgroundTask(QObject):
         try:
             result = self._fn(self.progress.emit, self._cancel.is_set)
         except BaseException as exc:  # reported to the GUI, which shows a message
-            if not self._cancel.is_set():
+            if getattr(exc, "is_question", False):  # a question for the user, not a failure
+                log.info("background task stopped for a question: %s", exc)
+            elif not self._cancel.is_set():
                 log.exception("background task failed")
             self.failed.emit(exc)
         else:

@@ -12,6 +12,7 @@ its way to the first paint kept the screen empty for seconds at start-up.
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from litlora_desktop.core.sam2.results import FrameResult
     from litlora_desktop.core.sam2.tracker import Tracker
 
+log = logging.getLogger(__name__)
+
 __all__ = ["APP_CORRECTIONS_AS_COND", "EngineState", "load_any_model", "load_model"]
 
 
@@ -40,6 +43,11 @@ class Cancellable(Protocol):
 
     cancelled: bool
 
+
+# why a correction taught LIT-LoRA nothing (``ObjectUpdate.unlearned``); the window says it in words
+UNLEARNED_PROMPTED = "prompted"  # the frame holds a prompt (an accepted candidate of an earlier session)
+UNLEARNED_NO_PROMPT = "no prompt"  # the object has no prompt in the tracker (yet, or any more)
+UNLEARNED_FAILED = "failed"  # SAM2's pass there could not be made
 
 APP_CORRECTIONS_AS_COND = True
 """The app keeps a corrected frame as SAM2 conditioning memory (Meta's add_all_frames_to_correct_as_cond),
@@ -79,12 +87,13 @@ def load_any_model(spec: str, device: str | None, progress: Callable[[int, int],
 
 
 def _why_unlearned(prompted: list[int], frame: int) -> str:
-    """Why a correction of a tracked mask gave LIT-LoRA no lesson (``Tracker.observe`` could not run)."""
+    """Why a correction of a tracked mask gave LIT-LoRA no lesson (``Tracker.observe`` could not run):
+    one of the ``UNLEARNED_*`` reasons."""
     if frame in prompted:
-        return "the mask there was not SAM2's"  # an accepted or imported mask of an earlier session
+        return UNLEARNED_PROMPTED
     if not prompted:
-        return "this object's prompts are still loading"
-    return "SAM2 has no pass there"
+        return UNLEARNED_NO_PROMPT
+    return UNLEARNED_FAILED
 
 
 class EngineState:
@@ -210,8 +219,13 @@ class EngineState:
         self.add_object(oid)
         learning = learn and prompt.kind in ("clicks", "mask") and self.lora_enabled and self.lora is not None
         prompted_before = sorted(tr.prompts(oid)) if oid in tr.object_ids else []
+        observed = True
         if learning and tracked:
-            tr.observe(oid, frame)  # before the prompt replaces the frame's result
+            try:  # before the prompt replaces the frame's result; only LIT-LoRA needs it
+                tr.observe(oid, frame)
+            except Exception:  # out of memory, a frame that no longer decodes: the click goes on
+                log.exception("SAM2's pass for LIT-LoRA on frame %d failed", frame)
+                observed = False
         if prompt.kind == "candidate" and self.lora is not None:
             res = self.lora.accept(prompt.candidate)
         elif prompt.kind == "candidate":
@@ -230,7 +244,7 @@ class EngineState:
             # a painted mask is learned exactly as drawn; after clicks, SAM2's corrected mask is the target
             target = prompt.mask if prompt.kind == "mask" else res.mask
             if self.lora.add_correction(oid, frame, target) is None:
-                unlearned = _why_unlearned(prompted_before, frame)
+                unlearned = _why_unlearned(prompted_before, frame) if observed else UNLEARNED_FAILED
         return ObjectUpdate(res, unlearned=unlearned)
 
     def sync_prompt(self, oid: int, frame: int, prompt: Prompt) -> None:

@@ -41,7 +41,7 @@ class ObjectUpdate:
     # LIT-LoRA is on but the candidates were not computed with the frame (a propagation passed it):
     # they wait in ``EngineState.later`` until the frame is shown or the model thread is idle
     candidates_later: bool = False
-    # LIT-LoRA is on, but this correction taught nothing, and why (a short clause for the status bar):
+    # LIT-LoRA is on, but this correction taught nothing, and why (``engine_state.UNLEARNED_*``):
     # LIT-LoRA learns from SAM2's own pass on the frame, and there was none that could be made
     unlearned: str = ""
 

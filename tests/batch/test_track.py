@@ -509,12 +509,23 @@ def test_a_correction_that_cannot_teach_says_why(videos):
     state.set_source(source)
     state.set_lora_enabled(True)
     click = Prompt(clicks=(Click(40.0, 30.0, True),))
+    from litlora_desktop.workers.engine_state import UNLEARNED_FAILED, UNLEARNED_NO_PROMPT, UNLEARNED_PROMPTED
+
     # the object's prompts have not reached the tracker yet
-    assert "still loading" in state.prompt(oid, 5, click, learn=True, tracked=True).unlearned
+    assert state.prompt(oid, 5, click, learn=True, tracked=True).unlearned == UNLEARNED_NO_PROMPT
     # a frame whose mask the tracker holds as a prompt (an accepted candidate of an earlier session)
     state.prompt(oid, 0, Prompt(mask=store.get_mask(0, oid)), learn=False)
     state.prompt(oid, 3, Prompt(mask=store.get_mask(0, oid)), learn=False)
-    assert "not SAM2's" in state.prompt(oid, 3, click, learn=True, tracked=True).unlearned
+    assert state.prompt(oid, 3, click, learn=True, tracked=True).unlearned == UNLEARNED_PROMPTED
+
+    # SAM2's pass for LIT-LoRA fails (out of memory, say): the correction itself still lands
+    def fail(*a):
+        raise RuntimeError("out of memory")
+
+    state.tracker.observe = fail
+    upd = state.prompt(oid, 7, click, learn=True, tracked=True)
+    assert upd.unlearned == UNLEARNED_FAILED
+    assert upd.mask.kind == "prompted" and 7 in state.tracker.prompts(oid)
     state.close()
 
 
@@ -589,3 +600,17 @@ def test_adapters_no_video_could_use_are_a_failure(videos, adapters_project, tmp
     assert "no object of" in err  # the video's warning
     assert "no video has an object named as one of" in err
     assert (tmp_path / "o" / f"{names[1]}.litlora" / "project.json").is_file()  # tracked all the same
+
+
+def test_a_device_name_in_capitals_is_the_device(videos, tmp_path, monkeypatch):
+    """`--device CPU` passed the check, but the raw name went on, where "cpu" and "auto" are compared
+    as they are (a Ray task given a GPU would have used it)."""
+    import litlora_desktop.batch.cli as batch_cli
+
+    root, names, first = videos
+    seen = []
+    monkeypatch.setattr(batch_cli, "run_local", lambda jobs, model, device, *a, **k: seen.append(device))
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(tmp_path / "o")]
+    for name, device in ((" CPU", "cpu"), ("AUTO", None), ("Cuda:1", "cuda:1")):
+        main([*argv, "--model", "demo", "--device", name, "--quiet"])
+        assert seen.pop() == device

@@ -656,9 +656,25 @@ def test_a_project_saved_elsewhere_meanwhile_is_never_replaced_without_asking(
     """The project open here is saved by another program (`track --overwrite`, another window). The
     window used to write its own older state over it on quitting (to keep the view) and on Ctrl+S,
     adapters included, and the other save was gone without a word."""
+    from litlora_desktop.ui import project_questions
+
     script, asked = answers
+    said: list[str] = []  # the changed-on-disk question's answers, and what it said
+    choices: list[str] = []
+
+    def replace_changed_project(window, why):
+        said.append(why)
+        return choices.pop(0) if choices else "cancel"
+
+    monkeypatch.setattr(project_questions, "replace_changed_project", replace_changed_project)
+    written: list[Path] = []  # where the adapters were written
+    real_save_adapters = None
     proj = frames_dir.parent / "clip.litlora"
     w = open_window(frames_dir)
+    real_save_adapters = w.session.save_adapters
+    monkeypatch.setattr(
+        w.session, "save_adapters", lambda folder: (written.append(folder), real_save_adapters(folder))[1]
+    )
     oid = w.session.add_object()
     w.session.set_user_mask(oid, 0, square(10, 30, 10, 30), "Brush")
     key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
@@ -666,51 +682,64 @@ def test_a_project_saved_elsewhere_meanwhile_is_never_replaced_without_asking(
     other = Project.open(proj)
     other.store.add_object("theirs")
     other.save()
-    (proj / "adapters" / "theirs.txt").write_text("their adapter")
+    (proj / "adapters" / "litlora.json").write_text("their adapters")
     theirs = (proj / MANIFEST).read_bytes()
 
     # Ctrl+S with unsaved work: asked, and Cancel writes nothing (adapters neither)
     w.session.set_user_mask(oid, 1, square(10, 30, 12, 32), "Brush")
-    script.append(Btn.Cancel)
+    written.clear()
     key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
-    assert "changed on disk" in asked[0][1]
+    qtbot.waitUntil(lambda: len(said) == 1, timeout=10_000)
+    assert "saved by another program or window" in said[0]
     idle(qtbot, w)
-    assert (proj / MANIFEST).read_bytes() == theirs
-    assert (proj / "adapters" / "theirs.txt").read_text() == "their adapter"
+    assert (proj / MANIFEST).read_bytes() == theirs and written == []
+    assert (proj / "adapters" / "litlora.json").read_text() == "their adapters"
     assert "*" in w.windowTitle()  # still unsaved
 
-    # No keeps their save and saves this work as another project: nothing is written into their
-    # folder on the way, the adapters neither (they go straight to the new one)
-    written: list[Path] = []
-    real_save_adapters = w.session.save_adapters
-    monkeypatch.setattr(
-        w.session, "save_adapters", lambda folder: (written.append(folder), real_save_adapters(folder))[1]
-    )
-    mine = tmp_path / "mine.litlora"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(mine), "")))
-    script.append(Btn.No)
-    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: w.project.path == mine and "*" not in w.windowTitle(), timeout=10_000)
-    assert len(asked) == 2 and written == [mine / "adapters"]
-    assert (proj / MANIFEST).read_bytes() == theirs
-    assert Project.open(mine).store.get_mask(1, oid) is not None
-    assert not (mine / "adapters" / "theirs.txt").exists()  # their adapters are theirs
+    # "Save as another project…" keeps their save: the dialog starts beside it, and their folder is
+    # refused; nothing is written into it on the way (adapters go straight to the new folder), and
+    # this window's autosave leaves it (it would offer this work back as theirs)
+    w.projects.autosaver.flush()
+    assert (proj / AUTOSAVE).exists()
+    starts: list[str] = []
+    targets = [proj, tmp_path / "mine.litlora"]
 
-    # back in their folder after they saved again: Yes replaces it with this window's work
+    def get_save_file_name(parent, caption, start, *a, **k):
+        starts.append(start)
+        return str(targets.pop(0)), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(get_save_file_name))
+    choices.append("save as")
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(starts) == 1, timeout=10_000)
+    assert starts[0] == str(frames_dir.parent / "clip-2.litlora")
+    assert "Choose another folder" in w.problems[-1][0]  # their own folder, picked anyway
+    choices.append("save as")
+    w.projects.save_project()  # Ctrl+S again (the problem box has the keyboard)
+    mine = tmp_path / "mine.litlora"
+    qtbot.waitUntil(lambda: w.project.path == mine and "*" not in w.windowTitle(), timeout=10_000)
+    assert proj / "adapters" not in written
+    assert (proj / MANIFEST).read_bytes() == theirs
+    assert (proj / "adapters" / "litlora.json").read_text() == "their adapters"
+    assert not (proj / AUTOSAVE).exists()
+    assert Project.open(mine).store.get_mask(1, oid) is not None
+    assert not (mine / "adapters" / "litlora.json").exists()  # their adapters are theirs
+
+    # back in their folder, after they saved once more: "Replace their save" replaces that save
     script.append(Btn.Yes)
     w.projects.save_to(proj)  # asks "Replace project?": Yes
-    assert len(asked) == 3 and "Replace it?" in asked[2][1]
+    assert "Replace it?" in asked[-1][1]
     qtbot.waitUntil(lambda: w.project.path == proj and "*" not in w.windowTitle(), timeout=10_000)
     other = Project.open(proj)
     other.store.add_object("theirs once more")
     other.save()
     w.session.set_user_mask(oid, 2, square(10, 30, 14, 34), "Brush")
-    script.append(Btn.Yes)
-    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    choices.append("replace")
+    w.projects.save_project()
     qtbot.waitUntil(lambda: "*" not in w.windowTitle(), timeout=10_000)
-    assert len(asked) == 4 and "changed on disk" in asked[3][1]
+    assert len(said) == 4
     assert Project.open(proj).store.get_mask(2, oid) is not None
+    assert "theirs once more" in [o.name for o in Project.open(proj, "backup").store.objects]
 
     # quitting with nothing unsaved keeps the view in the save, but never over another's save
     other = Project.open(proj)
@@ -719,5 +748,31 @@ def test_a_project_saved_elsewhere_meanwhile_is_never_replaced_without_asking(
     theirs = (proj / MANIFEST).read_bytes()
     w.session.go_to(5)
     w.close()
-    assert not w.isVisible() and len(asked) == 4
+    assert not w.isVisible() and len(said) == 4
+    assert (proj / MANIFEST).read_bytes() == theirs
+
+
+def test_a_new_project_never_replaces_one_saved_meanwhile_without_asking(
+    qtbot, open_window, frames_dir, monkeypatch
+):
+    """A video opened without a project; meanwhile `track` (or another window) saves the video's
+    project. The first Ctrl+S used to replace it in silence: this window had never read a project there."""
+    from litlora_desktop.ui import project_questions
+
+    said: list[str] = []
+    monkeypatch.setattr(
+        project_questions, "replace_changed_project", lambda w, why: (said.append(why), "cancel")[1]
+    )
+    proj = frames_dir.parent / "clip.litlora"
+    w = open_window(frames_dir)
+    oid = w.session.add_object()
+    w.session.set_user_mask(oid, 0, square(10, 30, 10, 30), "Brush")
+    other = Project.create(proj)
+    other.store.add_object("theirs")
+    other.save()
+    theirs = (proj / MANIFEST).read_bytes()
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(said) == 1, timeout=10_000)
+    assert "while this window had it unsaved" in said[0]
+    idle(qtbot, w)
     assert (proj / MANIFEST).read_bytes() == theirs

@@ -57,6 +57,36 @@ class ProjectError(Exception):
         self.recovery = recovery
 
 
+class ProjectChangedOnDisk(ProjectError):
+    """A save would replace a project that another program or window saved since this one read it
+    (or, for a project this one never read, saved at all). ``found`` identifies that save:
+    ``Project.save(replace_changed=exc.found)`` replaces it, and only it, when the user says so."""
+
+    is_question = True  # the app asks the user what to do: not logged as a failure
+
+    def __init__(self, message: str, path: Path, found: tuple[Any, ...]) -> None:
+        super().__init__(message, path)
+        self.found = found
+
+
+def manifest_identity(m: Any) -> tuple[Any, ...]:
+    """What tells one save's manifest from another's: its sequence, time and store checksum."""
+    store = m.get("store") if isinstance(m, dict) else None
+    if not isinstance(store, dict):
+        return ("unreadable",)
+    return (m.get("sequence"), m.get("saved_at"), store.get("sha256"))
+
+
+def identity_on_disk(folder: Path, name: str = MANIFEST) -> tuple[Any, ...] | None:
+    """The ``manifest_identity`` of a manifest on disk now (None: there is none)."""
+    try:
+        return manifest_identity(json.loads(read_regular_file(folder / name)))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError):
+        return ("unreadable",)
+
+
 @dataclass
 class UIState:
     """Where the user was, so that reopening resumes there."""

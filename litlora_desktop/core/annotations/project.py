@@ -42,13 +42,16 @@ from litlora_desktop.core.annotations.manifest import (
     MANIFESTS,
     PROJECT_SUFFIX,
     SCHEMA_VERSION,
+    ProjectChangedOnDisk,
     ProjectError,
     ProjectProbe,
     StateName,
     UIState,
     all_sequences,
     collect_garbage,
+    identity_on_disk,
     is_good_manifest,
+    manifest_identity,
     probe_folder,
     read_manifest,
     read_store,
@@ -62,30 +65,12 @@ from litlora_desktop.core.files import read_regular_file
 from litlora_desktop.core.video.sources import FrameSource
 
 
-class ProjectChangedOnDisk(ProjectError):
-    """A save would replace a project that another program or window saved since this one read it;
-    ``Project.save(replace_changed=True)`` replaces it when the user says so."""
-
-
-_NOT_READ = ("not read",)  # a Project made in memory: it never read a project.json to compare with
-
-
-def _identity(m: Any) -> tuple[Any, ...]:
-    """What tells one save's manifest from another's: its sequence, time and store checksum."""
-    store = m.get("store") if isinstance(m, dict) else None
-    if not isinstance(store, dict):
-        return ("unreadable",)
-    return (m.get("sequence"), m.get("saved_at"), store.get("sha256"))
-
-
-def _identity_on_disk(folder: Path) -> tuple[Any, ...] | None:
-    """The ``_identity`` of the project.json on disk now (None: there is none)."""
-    try:
-        return _identity(json.loads(read_regular_file(folder / MANIFEST)))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, RecursionError):
-        return ("unreadable",)
+def _copy_missing(src: str, dst: str) -> str:
+    """``copytree``'s copy function for a Save As: a file the new folder holds (this work's adapter,
+    written there first) is not replaced by the old folder's."""
+    if os.path.exists(dst):
+        return dst
+    return shutil.copy2(src, dst)
 
 
 def default_project_path(video_path: str | os.PathLike) -> Path:
@@ -138,9 +123,11 @@ class Project:
         self._autosaved = (-1, -1)
         self._saved_content = (-1, -1)  # (store content version, meta revision) of the last explicit save
         self._meta_listeners: list[Callable[[], None]] = []
-        # the project.json this object last read or wrote (``_identity``): a save checks that it is
-        # still the one on disk, so that it never replaces another writer's save in silence
-        self._on_disk: tuple[Any, ...] | None = _NOT_READ
+        # the project.json this object last read or wrote (``manifest_identity``; None: none, as for a project
+        # made here): a save checks that it is still the one on disk, so that it never replaces
+        # another writer's save in silence; and the autosave it last wrote (a Save As takes it along)
+        self._on_disk: tuple[Any, ...] | None = None
+        self._autosave_on_disk: tuple[Any, ...] | None = None
 
     # ----------------------------------------------------------------- creation / opening
     @classmethod
@@ -165,7 +152,7 @@ class Project:
         proj = cls(folder, store)
         if video_path is not None:
             proj.set_video(video_path, source)
-        proj.save()
+        proj.save(replace_changed=True)  # a project there is replaced only with ``overwrite``
         return proj
 
     @classmethod
@@ -238,7 +225,7 @@ class Project:
         proj = cls(folder, store, video, settings, ui, extras)
         proj.loaded_from = which
         # what a later save would replace: the save read here, or the one beside an opened autosave
-        proj._on_disk = _identity(m) if which == "saved" else _identity_on_disk(folder)
+        proj._on_disk = manifest_identity(m) if which == "saved" else identity_on_disk(folder)
         proj._sequence = max(all_sequences(folder))
         if video is not None and video.fingerprint is not None:
             store.num_frames = video.fingerprint.num_frames
@@ -325,7 +312,7 @@ class Project:
         return found
 
     # ----------------------------------------------------------------- saving
-    def save(self, rotate_backup: bool = True, replace_changed: bool = False) -> None:
+    def save(self, rotate_backup: bool = True, replace_changed: bool | tuple[Any, ...] = False) -> None:
         """Explicit save; the previous good save is kept as ``project.backup.json``.
 
         The backup is replaced only when the save it would keep holds other data than the new one
@@ -333,13 +320,15 @@ class Project:
         not ask for, such as keeping the view on quitting) never touches the backup.
 
         :class:`ProjectChangedOnDisk` when another program or window saved the project since this
-        object read or wrote it; ``replace_changed=True`` (the user said so) replaces that save.
+        object read or wrote it; ``replace_changed`` (the user said so) replaces that save: the one
+        the refusal ``found``, or with True whatever is there.
         """
         self._write(MANIFEST, rotate_backup=rotate_backup, replace_changed=replace_changed)
 
     def save_as(self, path: str | os.PathLike, overwrite: bool = False, copy_adapters: bool = True) -> None:
-        """Save to a new project folder (adapters are copied unless ``copy_adapters=False``: the
-        caller wrote them there); this project then lives there."""
+        """Save to a new project folder; this project then lives there, and the autosave it left in
+        the old folder goes (its work is saved now). Adapter files of the old folder that the new one
+        lacks are copied (``copy_adapters=False``: none; the caller wrote this work's there)."""
         new = _project_dir(path)
         if self.read_only and self.path.resolve() in (new.resolve(), *new.resolve().parents):
             self._refuse_if_read_only()  # not into the read-only folder, nor into a folder inside it
@@ -352,7 +341,9 @@ class Project:
             src_adapters = self.path / ADAPTERS_DIR
             # a read-only one's are not this work's
             if src_adapters.is_dir() and not self.read_only and copy_adapters:
-                shutil.copytree(src_adapters, new / ADAPTERS_DIR, dirs_exist_ok=True)
+                shutil.copytree(
+                    src_adapters, new / ADAPTERS_DIR, dirs_exist_ok=True, copy_function=_copy_missing
+                )
             old, old_ro, old_video = self.path, self.read_only, self.video and self.video.path
             self.path, self.read_only = new, False
             if self.video is not None:
@@ -365,6 +356,12 @@ class Project:
                 if self.video is not None and old_video is not None:
                     self.video.path = old_video
                 raise
+            mine, self._autosave_on_disk = self._autosave_on_disk, None
+            if not old_ro and mine is not None and identity_on_disk(old, AUTOSAVE) == mine:
+                # reopened, the old folder would offer this work back as its own unsaved work
+                with contextlib.suppress(OSError):
+                    (old / AUTOSAVE).unlink()
+                    collect_garbage(old)
 
     def write_autosave(self, force: bool = False) -> bool:
         """Write the autosave state if anything changed since the last save/autosave."""
@@ -384,11 +381,13 @@ class Project:
                 self.path,
             )
 
-    def _write(self, manifest_name: str, rotate_backup: bool = True, replace_changed: bool = False) -> None:
+    def _write(
+        self, manifest_name: str, rotate_backup: bool = True, replace_changed: bool | tuple[Any, ...] = False
+    ) -> None:
         with self._lock:
             self._refuse_if_read_only()
-            if manifest_name == MANIFEST and not replace_changed:
-                self.check_unchanged_on_disk()
+            if manifest_name == MANIFEST and replace_changed is not True:
+                self.check_unchanged_on_disk(replace_changed or None)
             key = self._state_key()
             content = self.store.content_version  # before the snapshot: an edit in between shows as unsaved
             snap = self.store.snapshot()
@@ -437,24 +436,31 @@ class Project:
                         self.path,
                     ) from exc
                 raise
+            if manifest_name == AUTOSAVE:
+                self._autosave_on_disk = manifest_identity(manifest)
             if manifest_name == MANIFEST:
-                self._on_disk = _identity(manifest)
+                self._on_disk = manifest_identity(manifest)
                 self._saved = (snap.revision, key[1])
                 self._saved_content = (content, key[1])
             self._autosaved = (snap.revision, key[1])
             collect_garbage(self.path)
 
-    def check_unchanged_on_disk(self) -> None:
+    def check_unchanged_on_disk(self, agreed: tuple[Any, ...] | None = None) -> None:
         """:class:`ProjectChangedOnDisk` unless the project.json on disk is the one this object last
-        read or wrote (or there is none); a save checks it itself, this lets a caller ask first."""
-        now = _identity_on_disk(self.path)
-        if self._on_disk == _NOT_READ or now is None or now == self._on_disk:
+        read or wrote, or the one the user ``agreed`` to replace (or there is none); a save checks it
+        itself, this lets a caller ask first."""
+        now = identity_on_disk(self.path)
+        if now is None or now == self._on_disk or now == agreed:
             return
         when = readable_time(now[1]) if now != ("unreadable",) else "an unknown time"
+        since = (
+            "since this window read it" if self._on_disk is not None else "while this window had it unsaved"
+        )
         raise ProjectChangedOnDisk(
-            f"The project {self.path} was saved by another program or window ({when}) since this "
-            "window read it, so it changed on disk; saving here would replace that save.",
+            f"The project {self.path} was saved by another program or window ({when}) {since}; "
+            "saving here would replace that save.",
             self.path,
+            now,
         )
 
     def _rotate_backup(self, new: dict[str, Any]) -> None:

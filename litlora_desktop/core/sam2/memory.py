@@ -190,7 +190,9 @@ class ObjectState:
         the nearest prompt (ties: forward), where tracking would have come from. The frame's own
         stored result is kept out of the pass: it is no memory of itself.
         """
-        tracked = self.session.frames_tracked_per_obj.setdefault(0, {})
+        per_obj = self.session.frames_tracked_per_obj
+        had = 0 in per_obj
+        tracked = per_obj.setdefault(0, {})
         info = tracked.get(frame_index)
         if info is not None:
             reverse = bool(info.get("reverse"))
@@ -210,6 +212,8 @@ class ObjectState:
                 tracked.pop(frame_index, None)
             else:
                 tracked[frame_index] = info
+            if not had and not tracked:
+                per_obj.pop(0, None)
 
     def evict_far(self, frame_index: int, window: int) -> None:
         """Forget unprompted outputs more than ``window`` frames away: SAM2 never reads them again.

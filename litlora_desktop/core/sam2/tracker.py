@@ -312,8 +312,10 @@ class Tracker:
         LIT-LoRA learns a correction from the pass SAM2 made on the frame before it. A frame this
         tracker never tracked (a reopened or batch-tracked project) or whose capture the budget
         evicted has none, so the pass is run now from the memory the object holds
-        (``ObjectState.observing``: the tracking state is left as it was, only the capture is kept).
-        A prompted frame has no unprompted pass (False), nor has an object without prompts.
+        (``ObjectState.observing``: the tracking state is left as it was, only the capture is kept;
+        like any pass, it may take the place of older frames in the image-feature cache and of older
+        captures in the capture budget). A prompted frame has no unprompted pass (False), nor has an
+        object without prompts.
         """
         with self.model_lock:
             st = self._state(object_id)

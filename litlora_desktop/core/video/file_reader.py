@@ -22,19 +22,24 @@ from litlora_desktop.core.files import require_regular_file
 from litlora_desktop.core.video.errors import VideoError, require_text_name, shown_path
 from litlora_desktop.core.video.folder_reader import DEFAULT_FOLDER_FPS
 
-__all__ = ["FileReader", "open_capture"]
-
-# FFmpeg and OpenCV print their own lines about a file they cannot read ("moov atom not found",
-# "[ WARN:0] global cap.cpp ... can't be used to capture by name") straight to the terminal, beside
-# the one sentence this app says about it (FFmpeg's "errors" included: a damaged frame is this
-# reader's to report). Only fatal ones go through, unless the user set the levels.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
-if "OPENCV_LOG_LEVEL" not in os.environ:
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+__all__ = ["FileReader", "open_capture", "quiet_video_backends"]
 
 # Beyond this many frames ahead, seeking (one keyframe-to-target decode) beats decoding forward.
 _FORWARD_DECODE_LIMIT = 30
 _SEEK_ATTEMPTS = 6
+
+
+def quiet_video_backends() -> None:
+    """Keep FFmpeg's and OpenCV's own lines about a file they cannot read ("moov atom not found",
+    "[ WARN:0] global cap.cpp ... can't be used to capture by name") off the terminal, where they
+    stood beside the one sentence this app says about it. Only fatal ones go through.
+
+    Called by the app and the command lines when they start (and by a Ray task, a process of its
+    own), not on import: a program that embeds this package keeps its own settings. Levels the user
+    set (``OPENCV_FFMPEG_LOGLEVEL=16`` shows FFmpeg's errors, ``OPENCV_LOG_LEVEL``) win."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read when FFmpeg starts
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def open_capture(path: str) -> Any:

@@ -210,9 +210,13 @@ class Editor(QObject):
                 self._prompts.remember(frame, oid, rec, prompt)
         self._lora.clear_candidates(frame, oid)
         self._lora.after_correction(oid)
-        if upd.unlearned and tracked:
-            self._lora.not_learned(frame, upd.unlearned)
+        self._not_learned(frame, upd, tracked)
         self.history_changed.emit()
+
+    def _not_learned(self, frame: int, upd: ObjectUpdate, tracked: bool) -> None:
+        """A correction of a tracked mask that taught LIT-LoRA nothing is said, with why."""
+        if upd.unlearned and tracked:
+            self._lora.not_learned(frame, upd.unlearned, loading=len(self._prompts.queue) > 0)
 
     def set_user_mask(self, oid: int, frame: int, mask: np.ndarray, label: str) -> None:
         """Store an edited mask now (exactly as drawn) and give it to SAM2 as a mask prompt."""
@@ -232,9 +236,7 @@ class Editor(QObject):
                 prompt,
                 label,
                 tracked,
-                on_result=lambda upd: (
-                    self._lora.not_learned(frame, upd.unlearned) if upd.unlearned and tracked else None
-                ),
+                on_result=lambda upd: self._not_learned(frame, upd, tracked),
             )
             self._lora.after_correction(oid)
         self.history_changed.emit()

@@ -21,6 +21,7 @@ from litlora_desktop.core.annotations.records import MaskRecord, adapter_provena
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
+from litlora_desktop.ui.words import count, unlearned
 from litlora_desktop.workers.engine import Engine
 from litlora_desktop.workers.kept_candidates import kept, packed_candidates
 from litlora_desktop.workers.later_candidates import run_later_candidates, shown_frame_candidates
@@ -150,10 +151,11 @@ class LoraController(QObject):
         self._engine.call(apply, label="auto-apply settings")
 
     # ------------------------------------------------------------------ training
-    def not_learned(self, frame: int, why: str) -> None:
-        """Say that a correction taught nothing, rather than let the status bar's promise stand."""
+    def not_learned(self, frame: int, why: str, loading: bool) -> None:
+        """Say that a correction taught nothing, rather than let the status bar's promise stand.
+        ``why``: an ``UNLEARNED_*`` reason; ``loading``: the project's prompts are still going to SAM2."""
         # short: the status bar's permanent fields leave it about 80 characters
-        self.message.emit(f"LIT-LoRA learned nothing from frame {frame}: {why}.")
+        self.message.emit(f"LIT-LoRA learned nothing from frame {frame}: {unlearned(why, loading)}.")
 
     def after_correction(self, oid: int) -> None:
         """A correction of ``oid`` is in: train (again, once the running training ends)."""
@@ -470,7 +472,7 @@ class LoraController(QObject):
         if n or k:
             on = " LIT_LoRA is on, as it was." if report.enabled and self.enabled else ""
             self.message.emit(
-                f"Loaded {_count(n, 'LIT-LoRA adapter')} and {_count(k, 'sample')} from the project.{on}"
+                f"Loaded {count(n, 'LIT-LoRA adapter')} and {count(k, 'sample')} from the project.{on}"
             )
         self.refresh_counts()
 
@@ -486,7 +488,3 @@ class LoraController(QObject):
             return False
         lora.save(folder, enabled=st.lora_enabled)
         return True
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'s' if n != 1 else ''}"

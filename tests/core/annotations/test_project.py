@@ -404,7 +404,7 @@ def test_a_save_never_replaces_a_project_another_program_saved_since(tmp_path, v
     other.save()
     theirs = (proj.path / MANIFEST).read_bytes()
     proj.update_ui_state(frame=4)  # even a save of the view alone (the app's save on quitting)
-    with pytest.raises(ProjectChangedOnDisk, match="changed on disk"):
+    with pytest.raises(ProjectChangedOnDisk, match="saved by another program or window"):
         proj.save(rotate_backup=False)
     with pytest.raises(ProjectChangedOnDisk):
         proj.save()
@@ -430,3 +430,44 @@ def test_a_save_never_replaces_a_project_another_program_saved_since(tmp_path, v
     other.save()
     with pytest.raises(ProjectChangedOnDisk):
         recovered.save()
+
+
+def test_replacing_a_changed_project_replaces_only_the_save_the_user_saw(tmp_path, video):
+    from litlora_desktop.core.annotations.project import ProjectChangedOnDisk
+
+    folder = tmp_path / "new.litlora"
+    mine = Project(folder)  # a video opened without a project: this window never read one
+    mine.store.add_object("mine")
+    theirs = Project.create(folder)  # meanwhile another program makes the project
+    theirs.store.add_object("theirs")
+    theirs.save()
+    with pytest.raises(ProjectChangedOnDisk, match="while this window had it unsaved") as refused:
+        mine.save()
+    third = Project.open(folder)  # a third save while the user read the question
+    third.store.add_object("third")
+    third.save()
+    with pytest.raises(ProjectChangedOnDisk):
+        mine.save(replace_changed=refused.value.found)  # not the save the user agreed to replace
+    assert [o.name for o in Project.open(folder).store.objects] == ["theirs", "third"]
+    with pytest.raises(ProjectChangedOnDisk) as again:
+        mine.save()
+    mine.save(replace_changed=again.value.found)
+    assert [o.name for o in Project.open(folder).store.objects] == ["mine"]
+
+
+def test_save_as_takes_this_windows_autosave_out_of_the_old_folder_only(tmp_path, video):
+    """The old folder would offer this work back, at its next opening, as its own unsaved work."""
+    proj, _ = make_project(tmp_path, video)
+    proj.save()
+    old = proj.path
+    proj.update_ui_state(frame=2)
+    assert proj.write_autosave()
+    proj.save_as(tmp_path / "elsewhere.litlora")
+    assert not (old / AUTOSAVE).exists() and Project.open(old).store.objects
+    # an autosave there that is not this object's (another window's) stays
+    other = Project.open(old)
+    other.update_ui_state(frame=4)
+    other.write_autosave()
+    proj2 = Project.open(old)
+    proj2.save_as(tmp_path / "third.litlora")
+    assert (old / AUTOSAVE).exists()

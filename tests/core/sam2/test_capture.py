@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -135,3 +136,17 @@ def test_observe_needs_a_prompt_elsewhere_and_an_unprompted_frame(tiny_model, cl
     tr.add_clicks(a, 0, [Click(12, 14)])
     assert not tr.observe(a, 0)  # the prompted frame: what the user said, no pass of SAM2's own
     assert tr.capture(a, 0) is None
+
+
+def test_tracking_after_observe_gives_the_masks_it_gives_without(tiny_model, clip):
+    def run(observe: bool) -> list:
+        tr = Tracker(tiny_model, clip)
+        a = tr.add_object()
+        tr.add_clicks(a, 0, [Click(12, 14)])
+        tr.track(1)
+        if observe:
+            assert tr.observe(a, 6) and tr.observe(a, 1)  # ahead, and a frame tracked already
+        return [r.masks[a].mask for r in tr.propagate(1, 8)]
+
+    for x, y in zip(run(True), run(False), strict=True):
+        assert np.array_equal(x, y)

@@ -59,19 +59,15 @@ def test_a_file_that_is_not_a_video_gives_our_sentence_alone(tmp_path):
 
     bad = tmp_path / "notes.mp4"
     bad.write_bytes(b"just some text\n" * 20)
-    code = (
-        "import sys\n"
-        "from litlora_desktop.core.video.errors import VideoError\n"
-        "from litlora_desktop.core.video.sources import VideoSource\n"
-        "try:\n"
-        f"    VideoSource.open({str(bad)!r})\n"
-        "except VideoError as exc:\n"
-        "    print(exc, file=sys.stderr)\n"
-    )
+    masks = tmp_path / "masks"
+    masks.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    lines = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
-    assert len(lines) == 1 and "'notes.mp4' is not a video" in lines[0], lines
+    argv = [sys.executable, "-m", "litlora_desktop.cli", "track", str(bad), "--masks", str(masks)]
+    argv += ["--out", str(tmp_path / "o"), "--model", "tiny-random", "--device", "cpu", "--quiet"]
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    lines = [ln.strip() for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
+    assert run.returncode == 1 and len(lines) == 1, lines
+    assert "notes.mp4: FAILED" in lines[0] and "is not a video" in lines[0]
 
 
 def test_missing_path(tmp_path):

@@ -1,0 +1,27 @@
+"""How the window says counts and names in its short texts (status bar, messages): one wording."""
+
+from __future__ import annotations
+
+from litlora_desktop.workers.engine_state import UNLEARNED_FAILED, UNLEARNED_NO_PROMPT, UNLEARNED_PROMPTED
+
+
+def count(n: int, what: str) -> str:
+    """``1 adapter``, ``3 adapters``, ``0 samples``."""
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def short_name(name: str, limit: int = 20) -> str:
+    """A user's name for something, cut to ``limit`` characters with an ellipsis: the status bar's
+    fields share its width with the message the user reads."""
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+def unlearned(why: str, loading: bool) -> str:
+    """Why a correction taught LIT-LoRA nothing (an ``UNLEARNED_*`` reason), as a clause; ``loading``:
+    the project's prompts are still on their way to SAM2."""
+    words = {
+        UNLEARNED_PROMPTED: "its mask there is an accepted candidate",
+        UNLEARNED_NO_PROMPT: "its prompts are still loading" if loading else "it has no prompt to track from",
+        UNLEARNED_FAILED: "SAM2's pass there failed (see the log)",
+    }
+    return words.get(why, why)
