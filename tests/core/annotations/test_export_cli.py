@@ -115,12 +115,42 @@ def test_cli_overwrite_replaces_an_existing_output_only_when_asked(store, tmp_pa
     assert export_main([*args, "--overwrite"]) == 0, capsys.readouterr().err
     assert len(COCO(str(out)).anns) == 18
     assert [p.name for p in out_dir.iterdir()] == ["a.json"]  # replaced in place: no temp files left
-    # a folder format too
+    # a folder format too: an earlier export is replaced whole (a mask it no longer writes goes)
     folder = out_dir / "masks"
-    folder.mkdir()
-    (folder / "stale.png").write_bytes(b"old")
-    assert export_main([str(proj.path), "-f", "png", "-o", str(folder), "-q"]) == 1
-    assert (folder / "stale.png").read_bytes() == b"old"
-    assert export_main([str(proj.path), "-f", "png", "-o", str(folder), "-q", "--overwrite"]) == 0
-    assert not (folder / "stale.png").exists() and any(folder.rglob("*.png"))
+    png = [str(proj.path), "-f", "png", "-o", str(folder), "-q"]
+    assert export_main(png) == 0
+    before = {p.relative_to(folder) for p in folder.rglob("*.png")}
+    assert export_main(png) == 1 and "already exists" in capsys.readouterr().err
+    store.delete_object(store.objects[0].id)
+    proj.save()
+    assert export_main([*png, "--overwrite"]) == 0
+    after = {p.relative_to(folder) for p in folder.rglob("*.png")}
+    assert after and after < before  # the deleted object's masks are gone
     assert sorted(p.name for p in out_dir.iterdir()) == ["a.json", "masks"]
+
+
+@pytest.mark.parametrize("fmt", ["png", "davis"])
+def test_overwrite_never_deletes_a_folder_holding_files_no_export_wrote(store, tmp_path, capsys, fmt):
+    """A folder export with --overwrite (or the dialog's "Replace") replaced the folder whole: pointed
+    at someone's documents, a dataset or another project, it deleted them (found by the user test)."""
+    proj = Project(tmp_path / "p.litlora", store)
+    proj.save()
+    documents = tmp_path / "Documents"
+    documents.mkdir()
+    (documents / "thesis.txt").write_text("precious")
+    args = [str(proj.path), "-f", fmt, "-q", "--overwrite"]
+    assert export_main([*args, "-o", str(documents)]) == 1
+    err = capsys.readouterr().err
+    assert "thesis.txt" in err and "would delete them" in err
+    assert (documents / "thesis.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Documents", "p.litlora"]  # no temp left
+    # an earlier export into which someone put a file of their own
+    out = tmp_path / "export"
+    assert export_main([*args, "-o", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert export_main([*args, "-o", str(out)]) == 1 and "notes.txt" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
+    # an empty folder is no one's work
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_main([*args, "-o", str(empty)]) == 0 and any(empty.rglob("*.png"))

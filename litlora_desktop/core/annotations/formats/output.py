@@ -12,6 +12,7 @@ contains or lies inside the project folder (its saves, backup and autosave) or t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -45,12 +46,16 @@ def atomic_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False)
     the container from it.
     """
     out = check_output(out, is_dir, overwrite)
+    if is_dir and out.exists():
+        check_replaceable_folder(out)
     parent = out.parent
     tmp = parent / f".{out.stem}.partial-{secrets.token_hex(4)}{out.suffix}"
     if is_dir:
         tmp.mkdir()
     try:
         yield tmp
+        if is_dir:
+            _write_export_list(tmp)
         if out.exists():
             trash = parent / f".{out.name}.old-{secrets.token_hex(4)}"
             os.replace(out, trash)
@@ -63,11 +68,48 @@ def atomic_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False)
         raise
 
 
+EXPORT_LIST = ".litlora-export.json"
+"""In a folder an export wrote: the files it wrote. Replacing the folder is allowed when it holds only
+those (an earlier export, untouched): a folder with anything else in it (a dataset, someone's
+documents, a project) is never deleted for an export."""
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != EXPORT_LIST
+    )
+
+
+def _write_export_list(folder: Path) -> None:
+    (folder / EXPORT_LIST).write_text(json.dumps({"files": _files_in(folder)}, indent=0), encoding="utf-8")
+
+
+def check_replaceable_folder(out: Path) -> None:
+    """Refuse to replace a folder unless it is empty or an earlier export holding only what it wrote."""
+    try:
+        here = _files_in(out)
+        if not here:
+            return
+        listed = json.loads((out / EXPORT_LIST).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    others = [f for f in here if f not in set(listed)]
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ExportError(
+            f"{out} holds files no export of this app wrote ({shown}); replacing it would delete them. "
+            "Choose a new or empty folder."
+        )
+
+
 def check_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False) -> Path:
     """Fail before any work when ``out`` cannot be written (exists, or its folder does not)."""
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ExportError(f"{out} already exists (choose another name, or allow overwriting).")
+        raise ExportError(
+            f"{out} already exists: choose another name, or let the export replace it "
+            "(--overwrite; in the app, “Replace the output if it exists”)."
+        )
     if out.exists() and out.is_dir() != is_dir:
         raise ExportError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}.")
     if not out.parent.is_dir():
