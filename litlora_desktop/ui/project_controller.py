@@ -370,8 +370,7 @@ class ProjectController(QObject):
 
         def failed(exc: BaseException, what: str) -> None:
             if isinstance(exc, ProjectChangedOnDisk):
-                # after the task's ``finished`` (queued behind this): a new save must not be "already saving"
-                QTimer.singleShot(0, lambda: self._changed_on_disk(exc, then))
+                QTimer.singleShot(0, lambda: self._changed_on_disk(exc, then))  # not inside the signal
             else:
                 self.problem.emit(
                     what, f"{exc}\n\nYour work is still open; try File ▸ Save project as… somewhere else."
@@ -392,23 +391,24 @@ class ProjectController(QObject):
             if refused is None:
                 task.start()
             else:
-                self._save_task = None
+                ended()
                 failed(refused, "")
 
+        def ended() -> None:  # before what follows the save: a Ctrl+S right after is no "Already saving…"
+            if self._save_task is task:
+                self._save_task = None
+
         task = BackgroundTask(run, "save", self)
-        task.succeeded.connect(lambda _r: self._saved(project, then))
-        task.failed.connect(lambda exc: failed(exc, "Cannot save the project"))
-        task.finished.connect(lambda: setattr(self, "_save_task", None))
+        task.succeeded.connect(lambda _r: (ended(), self._saved(project, then)))
+        task.failed.connect(lambda exc: (ended(), failed(exc, "Cannot save the project")))
+        task.finished.connect(ended)
         self._save_task = task
         # the model thread owns the adapters: it writes them, then the store is written off-thread
         self._session.engine.call(
             write_adapters,
             label="save adapters",
             on_result=adapters_written,
-            on_error=lambda exc: (
-                setattr(self, "_save_task", None),
-                failed(exc, "Cannot save the LIT-LoRA adapters"),
-            ),
+            on_error=lambda exc: (ended(), failed(exc, "Cannot save the LIT-LoRA adapters")),
         )
 
     def _changed_on_disk(self, exc: ProjectChangedOnDisk, then: Callable[[], None] | None) -> None:

@@ -187,12 +187,14 @@ class EngineState:
             self.object_ids.append(oid)
             if self.tracker is not None and oid not in self.tracker.object_ids:
                 self.tracker.add_object(oid)
+            if self.lora is not None:
+                self.lora.unpark(oid)  # an undone delete: the object's lessons come back with it
 
     def remove_object(self, oid: int) -> None:
         if oid in self.object_ids:
             self.object_ids.remove(oid)
         if self.lora is not None:
-            self.lora.drop_object(oid)
+            self.lora.park(oid)  # kept for an undo
         if self.tracker is not None and oid in self.tracker.object_ids:
             self.tracker.remove_object(oid)
 

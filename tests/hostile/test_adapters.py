@@ -144,3 +144,25 @@ def test_objects_that_are_not_a_mapping_are_refused(saved, tmp_path):
     folder = _copy(saved, tmp_path)
     _meta(folder, lambda m: m.update(objects=[1, 2]))
     _refused(folder, "litlora.json")
+
+
+def test_a_save_after_a_damaged_index_deletes_no_adapter_file(saved, tmp_path):
+    """Only litlora.json damaged: the project opened without its adapters, and the next save wrote an
+    empty index and deleted every intact adapter and sample file (found by the user test)."""
+    folder = _copy(saved, tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    (folder / "litlora.json").write_text('{"bad": ')
+    _refused(folder, "litlora.json")
+    eng = _engine()  # the session that opened without them saves into the same folder
+    eng.save(folder)
+    assert ADAPTER in {p.name for p in folder.iterdir()}
+    assert set(before) <= {p.name for p in folder.iterdir()}
+    [kept] = folder.glob("litlora.damaged-*.json")
+    assert kept.read_text() == '{"bad": '
+    # a readable index: the files it named and the new one does not (a deleted object's) do go
+    eng2 = _engine()
+    eng2.load(saved)
+    eng2.save(folder)
+    eng2.drop_object(1)
+    eng2.save(folder)
+    assert ADAPTER not in {p.name for p in folder.iterdir()}

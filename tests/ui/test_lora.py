@@ -181,3 +181,20 @@ def test_a_click_on_a_tracked_frame_is_a_training_sample_too(qtbot, window_facto
     click(qtbot, w, 40, 30, Qt.MouseButton.RightButton)  # a correction of tracked frame 1
     qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[0] == 1, timeout=10_000)
     qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
+
+
+def test_undoing_the_delete_of_an_object_brings_its_lit_lora_lessons_back(qtbot, window_factory, fresh_model):
+    """Delete an object, Ctrl+Z: it came back without its adapters and samples, and the next save
+    deleted their files (found by the user test)."""
+    w = corrected_window(qtbot, window_factory, fresh_model)
+    s = w.session
+    qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
+    idle(qtbot, w)
+    assert s.lora_counts[1][:2] == (1, 1)
+    s.delete_object(1)
+    idle(qtbot, w)
+    assert 1 not in s.engine.state.lora._objects
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
+    lora = s.engine.state.lora
+    assert lora.adapter_labels(1) == ["A1"] and all(lora.bank.params(n) for n in lora._objects[1].adapters)

@@ -15,9 +15,12 @@ samples were saved simply has none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
+import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,10 +146,14 @@ def save_adapters(
     Each file is written to a temporary name and renamed, so a crash never leaves half an adapter, and
     gets the user's usual permissions (safetensors' own ``save_file`` made them 0600, unreadable to the
     rest of a team sharing the project). ``litlora.json`` is written last; files of an earlier save
-    that it no longer names (a deleted object's) are removed after it.
+    that it no longer names (a deleted object's) are removed after it. Only files the earlier
+    ``litlora.json`` named are ever removed: when that index cannot be read (damaged), nothing else
+    is removed, and the damaged index is kept beside the new one as ``litlora.damaged-<time>.json``
+    (its adapters could not be loaded, but their files are someone's work).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    named_before = _files_named(folder)
     meta: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "settings": asdict(settings),
@@ -196,11 +203,37 @@ def save_adapters(
                 written.add(fname)
                 info["samples_file"] = fname
             meta["objects"][str(oid)] = info
+    if named_before is None:  # a damaged index: kept for whoever can mend it
+        with contextlib.suppress(OSError):
+            os.replace(
+                folder / "litlora.json", folder / f"litlora.damaged-{time.strftime('%Y%m%d-%H%M%S')}.json"
+            )
     atomic_write_bytes(folder / "litlora.json", json.dumps(meta, indent=1).encode("utf-8"))
-    for old in folder.iterdir():
-        if _OWN_FILE.fullmatch(old.name) and old.name not in written and old.is_file():
+    for name in named_before or ():
+        old = folder / name
+        if _OWN_FILE.fullmatch(name) and name not in written and old.is_file():
             old.unlink(missing_ok=True)
     return folder
+
+
+def _files_named(folder: Path) -> set[str] | None:
+    """The files an adapters folder's ``litlora.json`` names (empty: no index yet; None: an index
+    that cannot be read)."""
+    try:
+        meta = json.loads(read_regular_file(folder / "litlora.json"))
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, RecursionError):
+        return None
+    names: set[str] = set()
+    try:
+        for info in meta["objects"].values():
+            names.update(str(a["file"]) for a in info.get("adapters", []))
+            if info.get("samples_file"):
+                names.add(str(info["samples_file"]))
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return names
 
 
 def read_adapters(

@@ -34,7 +34,11 @@ from litlora_desktop.core.sam2.capture import DecoderCapture
 from litlora_desktop.core.sam2.results import ObjectMask
 from litlora_desktop.core.sam2.tracker import Tracker
 
-__all__ = ["LitLoRA", "LoadReport"]
+__all__ = ["PARKED_OBJECTS", "LitLoRA", "LoadReport"]
+
+PARKED_OBJECTS = 4
+"""Deleted objects whose adapters and samples are kept for an undo (``LitLoRA.park``); a sample is
+up to ~17 MiB at 1024 px, so the oldest go."""
 
 
 @dataclass
@@ -60,6 +64,7 @@ class LitLoRA:
         self.lock = tracker.model_lock
         self.bank = AdapterBank(tracker)
         self._objects: dict[int, ObjectLoRA] = {}
+        self._parked: dict[int, ObjectLoRA] = {}  # deleted objects', oldest first (``park``)
         self.trainer = Trainer(self.bank, self._objects, lambda: self.settings)
 
     # ------------------------------------------------------------------------------ bookkeeping
@@ -213,8 +218,32 @@ class LitLoRA:
     def drop_object(self, object_id: int) -> None:
         """Free an object's samples and adapters (its captures belong to the tracker)."""
         ob = self._objects.pop(object_id, None)
+        if ob is not None:
+            self._free(ob)
+
+    def park(self, object_id: int) -> None:
+        """The object left the annotation (deleted, or its adding undone): its adapters and samples
+        are kept aside, so that an undo brings them back with it (``unpark``). Only the newest
+        ``PARKED_OBJECTS`` are kept; older ones are freed."""
+        ob = self._objects.pop(object_id, None)
         if ob is None:
             return
+        ob.pending.clear()
+        self._parked[object_id] = ob
+        while len(self._parked) > PARKED_OBJECTS:
+            self._free(self._parked.pop(next(iter(self._parked))))
+
+    def unpark(self, object_id: int) -> bool:
+        """The object is back (an undo): its parked adapters and samples with it; True if there were."""
+        ob = self._parked.pop(object_id, None)
+        if ob is None or object_id in self._objects:
+            if ob is not None:
+                self._free(ob)
+            return False
+        self._objects[object_id] = ob
+        return True
+
+    def _free(self, ob: ObjectLoRA) -> None:
         with self.lock:
             for name in ob.adapters:
                 self.bank.delete(name)
@@ -222,9 +251,11 @@ class LitLoRA:
         ob.pending.clear()
 
     def close(self) -> None:
-        """Free everything: samples, adapters, cached constants."""
+        """Free everything: samples, adapters (parked ones too), cached constants."""
         for oid in list(self._objects):
             self.drop_object(oid)
+        while self._parked:
+            self._free(self._parked.pop(next(iter(self._parked))))
         self.bank.constants = None
 
     # ------------------------------------------------------------------------------ persistence

@@ -145,7 +145,7 @@ class AnnotationSession(QObject):
             transport: "frame_changed image_changed overlay_changed playing_changed message",
             objects: "selection_changed overlay_changed stats_changed message",
             lora: "lora_changed training_changed candidates_changed timeline_changed overlay_changed "
-            "history_changed message",
+            "history_changed message problem",
             self.editor: "overlay_changed history_changed",
             tracking: "propagating_changed",
         }

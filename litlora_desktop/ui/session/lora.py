@@ -43,6 +43,7 @@ class LoraController(QObject):
     overlay_changed = Signal()
     history_changed = Signal()  # an accept is in the store
     message = Signal(str)
+    problem = Signal(str, str)  # title, text: worth a dialog
 
     def __init__(
         self,
@@ -460,7 +461,16 @@ class LoraController(QObject):
         def load() -> Any:
             return st.lora.restore(folder) if st.lora is not None else None
 
-        self._engine.call(load, label="load adapters", on_result=lambda r: self._adapters_loaded(r, video))
+        self._engine.call(
+            load,
+            label="load adapters",
+            on_result=lambda r: self._adapters_loaded(r, video),
+            on_error=lambda exc: self.problem.emit(
+                "Cannot load the LIT-LoRA adapters",
+                f"{exc}\n\nThe project's masks are open and you can go on working; LIT-LoRA starts "
+                "without the saved adapters. Their files are left as they are: saving does not delete them.",
+            ),
+        )
 
     def _adapters_loaded(self, report: Any, video: int) -> None:
         if report is None or video != self._video:
