@@ -258,6 +258,8 @@ class EngineState:
             return
         if self.lora is not None and prompt.kind != "candidate":
             self.lora.undo_accept(oid, frame)  # no-op unless a candidate was accepted on that frame
+        elif self.lora is not None:  # the cell is an accepted candidate again: a correction of it is undone
+            self.lora.remove_correction(oid, frame)
         current = tr.prompts(oid).get(frame)
         if prompt.kind == "none":
             if current is not None:

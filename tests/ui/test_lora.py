@@ -191,10 +191,35 @@ def test_undoing_the_delete_of_an_object_brings_its_lit_lora_lessons_back(qtbot,
     qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
     idle(qtbot, w)
     assert s.lora_counts[1][:2] == (1, 1)
-    s.delete_object(1)
-    idle(qtbot, w)
-    assert 1 not in s.engine.state.lora._objects
-    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
     lora = s.engine.state.lora
-    assert lora.adapter_labels(1) == ["A1"] and all(lora.bank.params(n) for n in lora._objects[1].adapters)
+    s.delete_object(1)
+    qtbot.waitUntil(lambda: 1 not in lora._objects, timeout=10_000)
+    idle(qtbot, w)
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: lora.adapter_labels(1) == ["A1"], timeout=10_000)
+    assert all(lora.bank.params(n) for n in lora._objects[1].adapters) and lora.num_samples(1) == 1
+    qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
+
+
+def test_undoing_a_correction_of_an_accepted_candidate_takes_its_lesson_back(qtbot, window_factory, fresh_model):
+    """Accept a candidate (Q), correct that frame, Ctrl+Z: the mask went back to the candidate, but
+    the correction stayed a sample, and the next training learned from it (found by the user test)."""
+    w = corrected_window(qtbot, window_factory, fresh_model)
+    s = w.session
+    qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
+    idle(qtbot, w)
+    key(qtbot, w, Qt.Key.Key_Right)
+    idle(qtbot, w)
+    assert s.current == 4 and s.current_candidates()
+    key(qtbot, w, Qt.Key.Key_Q)
+    idle(qtbot, w)
+    assert s.store.get_record(4, 1).provenance.kind == "lora"
+    m = np.zeros((48, 80), bool)
+    m[5:35, 5:45] = True
+    s.set_user_mask(1, 4, m, "Brush")  # a correction of the accepted candidate: a second sample
+    qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[0] == 2, timeout=30_000)
+    qtbot.waitUntil(lambda: not s.training_active, timeout=30_000)
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    idle(qtbot, w)
+    assert s.store.get_record(4, 1).provenance.kind == "lora"  # the candidate again
+    qtbot.waitUntil(lambda: s.engine.state.lora.num_samples(1) == 1, timeout=10_000)
