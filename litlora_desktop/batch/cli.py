@@ -244,6 +244,8 @@ def plan_jobs(args: argparse.Namespace) -> list[TrackJob]:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
+        if out.exists() and not out.is_dir():
+            raise TrackError(f"--out {out} is a file: give a folder for the projects") from None
         raise TrackError(f"the output folder {out} cannot be written: {exc.strerror or exc}") from None
     return jobs
 

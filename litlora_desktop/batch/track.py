@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from litlora_desktop.batch.inputs import TrackError, first_masks, output_folder
 from litlora_desktop.core.annotations.formats import (
     ExportError,
     check_not_protected,
@@ -65,12 +66,7 @@ __all__ = [
     "track_video",
 ]
 
-MASK_SUFFIXES = (".json", ".xml")  # COCO, CVAT; a folder is DAVIS
 DEFAULT_AUTO_APPLY = 0.9  # with --adapters and no --auto-apply
-
-
-class TrackError(Exception):
-    """Why a video could not be tracked, in one sentence (the other videos go on)."""
 
 
 @dataclass(frozen=True)
@@ -105,29 +101,6 @@ class TrackReport:
     adapters_used: int = 0  # objects given --adapters' (or the project's) adapters
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def output_folder(out_dir: Path, video: Path) -> Path:
-    """``OUT/<video name>.litlora``: one project per video, named as the app names a video's project."""
-    return Path(out_dir) / default_project_path(video).name
-
-
-def first_masks(masks: Path, video: Path, single: bool) -> Path:
-    """The annotation of ``video`` under ``masks`` (one per video, by name), or ``masks`` itself."""
-    stem = video.stem if video.is_file() else video.name
-    for cand in (masks / stem, *(masks / f"{stem}{s}" for s in MASK_SUFFIXES)):
-        if masks.is_dir() and cand.exists():
-            return cand
-    if single:
-        return masks
-    if masks.is_file():
-        raise TrackError(
-            f"{masks} is one annotation, and there are several videos: give a folder holding one per video, "
-            f"named after it ({stem}/, {stem}.json or {stem}.xml)"
-        )
-    raise TrackError(
-        f"{masks} holds no annotation named after the video ({stem}/, {stem}.json or {stem}.xml)"
-    )
 
 
 @dataclass

@@ -324,7 +324,10 @@ class MainWindow(QMainWindow):
     # ================================================================== dialogs
     def show_problem(self, title: str, text: str) -> None:
         self.problems.append((title, text))
-        self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}", 10000)
+        first = text.splitlines()[0] if text else ""
+        # "Cannot export to …" under the title "Cannot export" is said once
+        said = first if first.lower().startswith(title.lower()) else f"{title}: {first}"
+        self.statusBar().showMessage(said, 10000)
         notify(self, title, text)
 
     def show_status(self, text: str, ms: int = 0) -> None:

@@ -227,11 +227,7 @@ class ProjectController(QObject):
         s.go_to(ui.frame)
         if s.image is not None and s.image[0] == s.current:
             self._apply_pending_view()
-        self.status.emit(
-            f"Opened project {project.name}"
-            + (" (recovered from the autosave)" if project.loaded_from == "autosave" else ""),
-            8000,
-        )
+        self.status.emit(questions.opened(project), 8000)
         self._report_skipped_records(project)
 
     def _report_skipped_records(self, project: Project) -> None:

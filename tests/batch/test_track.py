@@ -614,3 +614,24 @@ def test_a_device_name_in_capitals_is_the_device(videos, tmp_path, monkeypatch):
     for name, device in ((" CPU", "cpu"), ("AUTO", None), ("Cuda:1", "cuda:1")):
         main([*argv, "--model", "demo", "--device", name, "--quiet"])
         assert seen.pop() == device
+
+
+def test_a_masks_folder_for_other_videos_names_the_missing_one(videos, tmp_path, capsys):
+    """One video and a --masks folder holding other videos' masks: it said the folder held no .png
+    files, not that this video's masks were missing from it (found by the user test)."""
+    root, names, first = videos
+    lonely = tmp_path / "clipX"
+    shutil.copytree(root / "JPEGImages" / names[0], lonely)
+    assert main(["track", str(lonely), "--masks", str(first), "--out", str(tmp_path / "o"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "holds no annotation named after the video (clipX/" in err and ".png files" not in err
+
+
+def test_an_out_that_is_a_file_is_one_sentence(videos, tmp_path, capsys):
+    root, names, first = videos
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    argv = ["track", str(root / "JPEGImages" / names[0]), "--masks", str(first), "--out", str(afile)]
+    assert main([*argv, *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "is a file: give a folder" in err and "File exists" not in err

@@ -201,7 +201,9 @@ def test_undoing_the_delete_of_an_object_brings_its_lit_lora_lessons_back(qtbot,
     qtbot.waitUntil(lambda: s.lora_counts.get(1, (0, 0, 0))[:2] == (1, 1), timeout=10_000)
 
 
-def test_undoing_a_correction_of_an_accepted_candidate_takes_its_lesson_back(qtbot, window_factory, fresh_model):
+def test_undoing_a_correction_of_an_accepted_candidate_takes_its_lesson_back(
+    qtbot, window_factory, fresh_model
+):
     """Accept a candidate (Q), correct that frame, Ctrl+Z: the mask went back to the candidate, but
     the correction stayed a sample, and the next training learned from it (found by the user test)."""
     w = corrected_window(qtbot, window_factory, fresh_model)

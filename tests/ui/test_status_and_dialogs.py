@@ -208,3 +208,18 @@ def test_the_frame_cursor_never_cuts_the_empty_timeline_hint(qtbot):
             if min(QColor(image.pixel(x, y)).getRgb()[:3]) >= 250
         ]
         assert not white, f"frame {frame}: the cursor shows through the hint at {white[:3]}"
+
+
+def test_a_problem_says_its_words_once(qtbot, open_window, frames_dir, tmp_path):
+    """The status bar read "Cannot export: Cannot export to …", and a file that is not a video was
+    named twice: "notavideo.mp4: The file 'notavideo.mp4' is not a video…" (found by the user test)."""
+    w = open_window(frames_dir)
+    w.show_problem("Cannot export", "Cannot export to /x: it is the project.\n\nmore")
+    assert w.statusBar().currentMessage() == "Cannot export to /x: it is the project."
+    w.show_problem("Cannot save the project", "The disk is full.")
+    assert w.statusBar().currentMessage() == "Cannot save the project: The disk is full."
+    bad = tmp_path / "notavideo.mp4"
+    bad.write_bytes(b"just some text\n" * 20)
+    w.open_path(str(bad))
+    qtbot.waitUntil(lambda: w.problems[-1][0] == "Cannot open video", timeout=10_000)
+    assert w.problems[-1][1].count("notavideo.mp4") == 1

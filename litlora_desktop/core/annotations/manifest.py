@@ -162,8 +162,14 @@ def read_manifest(folder: Path, fname: str, check_store: bool = False) -> dict[s
             f"The project file {p} is damaged: its data is nested far too deeply to be a project file.",
             folder,
         ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProjectError(f"The project file {p} is corrupt or truncated ({exc}).", folder) from exc
+    except (
+        json.JSONDecodeError
+    ) as exc:  # the parser's own words ("Expecting ',' delimiter") say nothing to a user
+        raise ProjectError(
+            f"The project file {p} is corrupt or truncated (unreadable from line {exc.lineno}).", folder
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"The project file {p} is corrupt (it is not text).", folder) from exc
     if not isinstance(m, dict) or not isinstance(m.get("schema_version"), int):
         raise ProjectError(f"{p} is not a LIT-LoRA project file (no schema_version).", folder)
     version = m["schema_version"]

@@ -238,7 +238,8 @@ class AnnotationSession(QObject):
     def _on_video_failed(self, path: str, msg: str) -> None:
         self.loader.set_source(self.source)  # the video that was open stays open
         self.prompts.resume()
-        self.problem.emit("Cannot open video", f"{Path(path).name}: {msg}")
+        name = Path(path).name
+        self.problem.emit("Cannot open video", msg if name in msg else f"{name}: {msg}")  # the name once
         self.project_link.open_failed()
 
     def _on_model(self, loaded: LoadedModel) -> None:
