@@ -210,8 +210,9 @@ class SessionPresenter(QObject):
         s = self._session
         st = s.stats()
         lab = self._labels
-        lab["device"].setText(f"Device: {st['device']}")
-        lab["model"].setText(f"Model: {st['model']}")
+        # no "Device:"/"Model:" words (their tooltips say it): the message beside them needs the room
+        lab["device"].setText(st["device"])
+        lab["model"].setText(st["model"])
         lab["frame_ms"].setText(f"Frame: {st['frame_ms']:.0f} ms")
         whose = short_name(st["object"]) if st["object"] is not None else "All objects"
         lab["lora"].setText(f"{whose}: {count(st['adapters'], 'adapter')} · {count(st['samples'], 'sample')}")
@@ -233,12 +234,13 @@ class SessionPresenter(QObject):
                 ]
             )
         )
-        lab["saved"].setText(f"Candidates accepted: {st['saved']}")
+        lab["saved"].setText(f"Accepted: {st['saved']}")
         lab["saved"].setToolTip(
             "LoRA candidates accepted instead of correcting by hand, all objects: each is a correction saved"
         )
+        lab["model"].setToolTip("The SAM2 model (Settings ▸ Model, Ctrl+,)")
         if s.loaded is not None:
-            lab["device"].setToolTip(s.loaded.device.message)
+            lab["device"].setToolTip(f"Device: {s.loaded.device.message}")
 
     def _on_model(self, _loaded: Any) -> None:
         self.refresh_status()

@@ -19,9 +19,9 @@ def short_name(name: str, limit: int = 20) -> str:
 def unlearned(why: str, loading: bool) -> str:
     """Why a correction taught LIT-LoRA nothing (an ``UNLEARNED_*`` reason), as a clause; ``loading``:
     the project's prompts are still on their way to SAM2."""
-    words = {
-        UNLEARNED_PROMPTED: "its mask there is an accepted candidate",
-        UNLEARNED_NO_PROMPT: "its prompts are still loading" if loading else "it has no prompt to track from",
-        UNLEARNED_FAILED: "SAM2's pass there failed (see the log)",
+    words = {  # short: the status bar's fields leave a message about 60 characters at 1100 px
+        UNLEARNED_PROMPTED: "it holds an accepted candidate",
+        UNLEARNED_NO_PROMPT: "prompts still loading" if loading else "no prompt to track from",
+        UNLEARNED_FAILED: "SAM2's pass failed (see the log)",
     }
     return words.get(why, why)

@@ -131,7 +131,7 @@ def test_requested_device_that_does_not_work_is_reported(qtbot, monkeypatch):
     qtbot.waitUntil(lambda: w.session.model_ready, timeout=20_000)
     assert w.problems and w.problems[-1][0] == "Running on the CPU"
     assert "CUDA was requested" in w.problems[-1][1]
-    assert w.status_labels["device"].text() == "Device: cpu fp32"
+    assert w.status_labels["device"].text() == "cpu fp32"
     close_dialogs()
     w.close()
 
@@ -299,7 +299,7 @@ def test_settings_dialog_picks_a_model_and_it_loads_without_freezing(qtbot, wind
         dlg.accept()
         assert w.isEnabled()  # accept returned at once: the model loads on the model thread
     assert w.session.loaded.source == "tiny-random"
-    assert w.status_labels["model"].text() == "Model: tiny-random"
+    assert w.status_labels["model"].text() == "tiny-random"
     st = AppSettings()
     assert st.get("model/source") == "tiny-random" and st.get("model/device") == "cpu"
     assert st.get("track/suspect_threshold") == pytest.approx(0.3)

@@ -77,7 +77,7 @@ def test_correction_trains_in_background_and_candidates_can_be_accepted(qtbot, w
     assert rec.provenance.kind == "lora"
     assert np.array_equal(rec.decode(), cands[0].mask)
     assert s.lora_counts[1][2] == 1
-    assert w.status_labels["saved"].text() == "Candidates accepted: 1"
+    assert w.status_labels["saved"].text() == "Accepted: 1"
     assert s.engine.state.lora.corrections_saved(1) == 1
     # undo takes the accept back, in the store and in SAM2's memory
     key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -237,5 +237,5 @@ def test_a_correction_of_a_mask_tracked_before_this_session_teaches(qtbot, open_
     idle(qtbot, w)
     canvas_click(qtbot, w, 20, 20, Qt.MouseButton.RightButton)  # a negative click: a correction
     qtbot.waitUntil(lambda: s.lora_counts.get(oid, (0, 0, 0))[:2] == (1, 1), timeout=20_000)
-    assert "learned nothing" not in w.statusBar().currentMessage()
+    assert "Nothing learned" not in w.statusBar().currentMessage()
     assert s.store.get_record(6, oid).provenance.kind == "user"  # the correction itself is kept

@@ -244,8 +244,8 @@ def test_without_a_model_the_video_opens_and_a_click_says_what_to_do(qtbot, wind
 def test_status_bar_shows_device_model_and_counts(qtbot, window_factory, tiny_model):
     w = window_factory(tiny_model)
     labels = {k: v.text() for k, v in w.status_labels.items()}
-    assert labels["device"] == "Device: cpu fp32"
-    assert labels["model"] == "Model: tiny-test"
+    assert labels["device"] == "cpu fp32"
+    assert labels["model"] == "tiny-test"
     assert labels["lora"] == "All objects: 0 adapters · 0 samples"  # none selected: all objects
     # LIT_LoRA off and unused: its fields leave the room to the message
     assert w.status_labels["lora"].isHidden() and w.status_labels["saved"].isHidden()
@@ -253,7 +253,7 @@ def test_status_bar_shows_device_model_and_counts(qtbot, window_factory, tiny_mo
     w.session.set_lora(True)
     assert w.session.lora_on
     assert not w.status_labels["lora"].isHidden() and not w.status_labels["saved"].isHidden()
-    assert labels["saved"] == "Candidates accepted: 0"
+    assert labels["saved"] == "Accepted: 0"
 
 
 def test_zoom_pan_and_fit(qtbot, window_factory, tiny_model):

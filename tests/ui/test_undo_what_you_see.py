@@ -25,14 +25,14 @@ def test_undoing_an_accept_brings_back_the_candidates_and_the_counters(qtbot, wi
     assert w.candidates_panel.list.count() == 1
     key(qtbot, w, Qt.Key.Key_Q)
     idle(qtbot, w)
-    assert w.status_labels["saved"].text() == "Candidates accepted: 1"
+    assert w.status_labels["saved"].text() == "Accepted: 1"
     assert w.candidates_panel.list.count() == 0
     assert w.actions_by_id["edit.undo"].text().startswith("Undo Accept candidate")
 
     key(qtbot, w, Qt.Key.Key_Z, CTRL)
     idle(qtbot, w)  # the model thread is done; no other key is pressed, no frame changes
     assert s.current == 4 and s.store.get_record(4, 1).provenance.kind == "sam2"
-    assert w.status_labels["saved"].text() == "Candidates accepted: 0"
+    assert w.status_labels["saved"].text() == "Accepted: 0"
     assert w.candidates_panel.list.count() == 1 and "[Q]" in w.candidates_panel.list.item(0).text()
     qtbot.waitUntil(lambda: len(w.canvas._candidates) == 1)
     assert "Undid: Accept candidate" in w.statusBar().currentMessage()
@@ -41,7 +41,7 @@ def test_undoing_an_accept_brings_back_the_candidates_and_the_counters(qtbot, wi
     key(qtbot, w, Qt.Key.Key_Z, CTRL | SHIFT)
     idle(qtbot, w)
     assert s.store.get_record(4, 1).provenance.kind == "lora"
-    assert w.status_labels["saved"].text() == "Candidates accepted: 1"
+    assert w.status_labels["saved"].text() == "Accepted: 1"
     assert w.candidates_panel.list.count() == 0
     qtbot.waitUntil(lambda: w.canvas._candidates == [])
 

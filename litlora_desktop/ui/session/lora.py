@@ -156,7 +156,7 @@ class LoraController(QObject):
         """Say that a correction taught nothing, rather than let the status bar's promise stand.
         ``why``: an ``UNLEARNED_*`` reason; ``loading``: the project's prompts are still going to SAM2."""
         # short: the status bar's permanent fields leave it about 80 characters
-        self.message.emit(f"LIT-LoRA learned nothing from frame {frame}: {unlearned(why, loading)}.")
+        self.message.emit(f"Nothing learned from frame {frame}: {unlearned(why, loading)}.")
 
     def after_correction(self, oid: int) -> None:
         """A correction of ``oid`` is in: train (again, once the running training ends)."""
