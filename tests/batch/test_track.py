@@ -463,22 +463,28 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_tracking(
     assert "Read-only file system" in err and "Traceback" not in err
 
 
+def _batch_tracked_in_a_new_session(videos):
+    """The engine of an app session on the first video, LIT-LoRA on, its first masks in a store (as
+    a project `track` wrote holds them), nothing tracked yet in this session."""
+    root, names, first = videos
+    source = VideoSource.open(root / "JPEGImages" / names[0])
+    store = AnnotationStore()
+    store.height, store.width, store.num_frames = source.height, source.width, source.num_frames
+    import_annotations(store, first / names[0])
+    state = EngineState()
+    state.set_model(load_any_model("demo", "cpu", None))
+    state.set_source(source)
+    state.set_lora_enabled(True)
+    return state, store, store.objects[0].id
+
+
 def test_a_correction_on_a_frame_this_session_never_tracked_still_teaches(videos):
     """A batch-tracked project reopened in the app: its frames hold masks, but SAM2 has not tracked
     them in this session. A correction there used to teach LIT-LoRA nothing (there was no pass of
     SAM2 before it to learn from); the engine now runs that pass first."""
     from litlora_desktop.core.sam2.prompts import Click
 
-    root, names, first = videos
-    source = VideoSource.open(root / "JPEGImages" / names[0])
-    store = AnnotationStore()
-    store.height, store.width, store.num_frames = source.height, source.width, source.num_frames
-    import_annotations(store, first / names[0])
-    oid = store.objects[0].id
-    state = EngineState()
-    state.set_model(load_any_model("demo", "cpu", None))
-    state.set_source(source)
-    state.set_lora_enabled(True)
+    state, store, oid = _batch_tracked_in_a_new_session(videos)
     state.add_object(oid)
     state.prompt(oid, 0, Prompt(mask=store.get_mask(0, oid)), learn=False)
     click = Prompt(clicks=(Click(40.0, 30.0, True),))
@@ -498,16 +504,7 @@ def test_a_correction_that_cannot_teach_says_why(videos):
     """Where no pass of SAM2's can be made, the update says why (the status bar shows it)."""
     from litlora_desktop.core.sam2.prompts import Click
 
-    root, names, first = videos
-    source = VideoSource.open(root / "JPEGImages" / names[0])
-    store = AnnotationStore()
-    store.height, store.width, store.num_frames = source.height, source.width, source.num_frames
-    import_annotations(store, first / names[0])
-    oid = store.objects[0].id
-    state = EngineState()
-    state.set_model(load_any_model("demo", "cpu", None))
-    state.set_source(source)
-    state.set_lora_enabled(True)
+    state, store, oid = _batch_tracked_in_a_new_session(videos)
     click = Prompt(clicks=(Click(40.0, 30.0, True),))
     from litlora_desktop.workers.engine_state import UNLEARNED_FAILED, UNLEARNED_NO_PROMPT, UNLEARNED_PROMPTED
 

@@ -34,6 +34,17 @@ def corrected_window(qtbot, window_factory, fresh_model, epochs=8, num_frames=12
     return w
 
 
+def trained_window_on_frame_4(qtbot, window_factory, fresh_model):
+    """``corrected_window`` once its adapter is trained, moved on to frame 4, where it proposes."""
+    w = corrected_window(qtbot, window_factory, fresh_model)
+    s = w.session
+    qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
+    idle(qtbot, w)
+    key(qtbot, w, Qt.Key.Key_Right)
+    idle(qtbot, w)
+    return w
+
+
 def test_correction_trains_in_background_and_candidates_can_be_accepted(qtbot, window_factory, fresh_model):
     w = corrected_window(qtbot, window_factory, fresh_model)
     s = w.session
@@ -88,12 +99,8 @@ def test_correction_trains_in_background_and_candidates_can_be_accepted(qtbot, w
 
 
 def test_enter_keeps_sam2_and_the_timeline_marks_lora_frames(qtbot, window_factory, fresh_model):
-    w = corrected_window(qtbot, window_factory, fresh_model)
+    w = trained_window_on_frame_4(qtbot, window_factory, fresh_model)
     s = w.session
-    qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
-    idle(qtbot, w)
-    key(qtbot, w, Qt.Key.Key_Right)
-    idle(qtbot, w)
     assert s.current_candidates()
     key(qtbot, w, Qt.Key.Key_Return)
     assert s.current_candidates() == []
@@ -206,12 +213,8 @@ def test_undoing_a_correction_of_an_accepted_candidate_takes_its_lesson_back(
 ):
     """Accept a candidate (Q), correct that frame, Ctrl+Z: the mask went back to the candidate, but
     the correction stayed a sample, and the next training learned from it (found by the user test)."""
-    w = corrected_window(qtbot, window_factory, fresh_model)
+    w = trained_window_on_frame_4(qtbot, window_factory, fresh_model)
     s = w.session
-    qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
-    idle(qtbot, w)
-    key(qtbot, w, Qt.Key.Key_Right)
-    idle(qtbot, w)
     assert s.current == 4 and s.current_candidates()
     key(qtbot, w, Qt.Key.Key_Q)
     idle(qtbot, w)

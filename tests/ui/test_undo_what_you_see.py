@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.ui.test_lora import corrected_window
+from tests.ui.test_lora import trained_window_on_frame_4
 from tests.ui.test_main_window import click, idle, key
 
 pytestmark = pytest.mark.gui
@@ -16,12 +16,8 @@ SHIFT = Qt.KeyboardModifier.ShiftModifier
 
 
 def test_undoing_an_accept_brings_back_the_candidates_and_the_counters(qtbot, window_factory, fresh_model):
-    w = corrected_window(qtbot, window_factory, fresh_model)
+    w = trained_window_on_frame_4(qtbot, window_factory, fresh_model)
     s = w.session
-    qtbot.waitUntil(lambda: 1 in s.training and s.training[1].finished, timeout=30_000)
-    idle(qtbot, w)
-    key(qtbot, w, Qt.Key.Key_Right)
-    idle(qtbot, w)
     assert w.candidates_panel.list.count() == 1
     key(qtbot, w, Qt.Key.Key_Q)
     idle(qtbot, w)
