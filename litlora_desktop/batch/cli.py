@@ -145,14 +145,12 @@ def track_main(argv: Sequence[str]) -> int:
             todo.append(job)
     device = None if args.device == "auto" else args.device
     model = absolute_if_local(args.model)
-    if (
-        todo and ray is None
-    ):  # transformers' own loading bar is not ours to show (Ray's workers print nothing here)
+    if todo and ray is None and args.quiet:  # the model's loading bars too (Ray's workers print none here)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        if not args.quiet:
-            print(f"Loading the model {args.model}…", file=sys.stderr)
+    elif todo and ray is None:  # its bars stay: a first run may download a model for minutes
+        print(f"Loading the model {args.model}…", file=sys.stderr)
     try:
         if todo and ray is None:
             run_local(todo, model, device, done, on_frame=shown.frame)

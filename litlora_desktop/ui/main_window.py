@@ -237,6 +237,9 @@ class MainWindow(QMainWindow):
             lab = QLabel(self)
             lab.setObjectName(f"status_{key}")
             lab.setContentsMargins(6, 0, 6, 0)
+            lab.setToolTip(
+                {"device": "Device", "model": "The SAM2 model (Settings ▸ Model, Ctrl+,)"}.get(key, "")
+            )
             sb.addPermanentWidget(lab)
             self.status_labels[key] = lab
 

@@ -238,7 +238,6 @@ class SessionPresenter(QObject):
         lab["saved"].setToolTip(
             "LoRA candidates accepted instead of correcting by hand, all objects: each is a correction saved"
         )
-        lab["model"].setToolTip("The SAM2 model (Settings ▸ Model, Ctrl+,)")
         if s.loaded is not None:
             lab["device"].setToolTip(f"Device: {s.loaded.device.message}")
 

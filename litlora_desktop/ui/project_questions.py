@@ -106,5 +106,5 @@ def opened(project: Project) -> str:
     """The status line of an opened project; from the autosave, what it did not bring back: the
     autosave holds the masks, and LIT-LoRA's adapters are written by a save (README, "Saving")."""
     if project.loaded_from == "autosave":
-        return f"Opened project {project.name} from the autosave: its masks; LIT-LoRA's adapters as of the last save"
+        return f"Opened {project.name} from the autosave (LIT-LoRA adapters: as of the last save)"
     return f"Opened project {project.name}"

@@ -25,3 +25,12 @@ def unlearned(why: str, loading: bool) -> str:
         UNLEARNED_FAILED: "SAM2's pass failed (see the log)",
     }
     return words.get(why, why)
+
+
+def adapters_not_loaded(why: str) -> str:
+    """The notice for a project whose saved adapters could not be loaded into this session."""
+    return (
+        f"{why}\n\nThe project's masks are open and you can go on working; LIT-LoRA starts without the "
+        "saved adapters. Their files are kept: the next save moves them into adapters/unloaded-<date>/ "
+        "and writes this session's adapters beside them."
+    )

@@ -15,6 +15,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -362,6 +363,24 @@ class EngineState:
         if self.lora is None:
             return
         yield from self.lora.train_steps(oid, should_cancel=lambda: job.cancelled)
+
+    def save_adapters(self, folder: Path, aside: bool = False) -> bool:
+        """Write the adapters, samples and the LIT_LoRA switch into ``folder``; False when there is
+        nothing to write (no adapter, no sample, LIT_LoRA off and nothing saved there before).
+        ``aside``: the adapter files there could not be loaded: they are moved into a folder of their
+        own first (``adapter_files.set_aside``), never replaced or deleted."""
+        lora = self.lora
+        if lora is None:
+            return False
+        has = any(lora.num_adapters(o) or lora.num_samples(o) for o in self.object_ids)
+        if not (has or self.lora_enabled or (folder / "litlora.json").is_file()):
+            return False
+        if aside:
+            from litlora_desktop.core.lora.adapter_files import set_aside
+
+            set_aside(folder)
+        lora.save(folder, enabled=self.lora_enabled)
+        return True
 
     def lora_counts(self) -> dict[int, tuple[int, int, int]]:
         """{object: (samples, adapters, corrections saved)}."""

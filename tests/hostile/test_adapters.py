@@ -166,3 +166,24 @@ def test_a_save_after_a_damaged_index_deletes_no_adapter_file(saved, tmp_path):
     eng2.drop_object(1)
     eng2.save(folder)
     assert ADAPTER not in {p.name for p in folder.iterdir()}
+
+
+def test_adapters_that_did_not_load_are_set_aside_not_replaced(saved, tmp_path):
+    """A readable folder that still fails to load (a rank out of range, another model): the session's own
+    save wrote object1_A1.safetensors over the old one and deleted the rest (found in review).
+    The app moves them aside first (``EngineState.save_adapters(aside=True)``)."""
+    from litlora_desktop.workers.engine_state import EngineState
+
+    folder = _copy(saved, tmp_path)
+    _meta(folder, lambda m: m["settings"].update(rank=100))  # readable, yet refused
+    old = {p.name: p.read_bytes() for p in folder.iterdir()}
+    _refused(folder, "rank")
+    state = EngineState()
+    state.lora = _engine(rank=4)
+    state.object_ids = [1]
+    state.lora.bank.new_adapter(state.lora._obj(1), 1, state.lora.settings)  # this session's own A1
+    assert state.save_adapters(folder, aside=True)
+    [aside] = folder.glob("unloaded-*")
+    assert {p.name: p.read_bytes() for p in aside.iterdir()} == old  # every file, as it was
+    meta = json.loads((folder / "litlora.json").read_text())  # and this session's save beside them
+    assert meta["settings"]["rank"] == 4 and (folder / ADAPTER).is_file()

@@ -234,7 +234,7 @@ def test_newer_autosave_is_offered_and_can_be_declined(qtbot, open_window, frame
     script.append(Btn.Yes)
     w = open_window(frames_dir)
     assert w.project.loaded_from == "autosave" and w.session.store.get_record(2, oid) is not None
-    qtbot.waitUntil(lambda: "adapters as of the last save" in w.statusBar().currentMessage(), timeout=5000)
+    qtbot.waitUntil(lambda: "adapters: as of the last save" in w.statusBar().currentMessage(), timeout=5000)
 
 
 def test_export_coco_through_the_dialog_loads_in_pycocotools(qtbot, open_window, frames_dir, tmp_path):

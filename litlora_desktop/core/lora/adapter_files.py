@@ -216,6 +216,32 @@ def save_adapters(
     return folder
 
 
+def set_aside(folder: str | Path) -> Path | None:
+    """Move a folder's adapter files and their index into ``unloaded-<time>/`` inside it (renames,
+    never deletes); the folder they are in, or None when there were none.
+
+    For adapters that could not be loaded into this session (a damaged file, another model): the
+    session's own adapters are then saved beside them, where they would have replaced the files of
+    the same names (``object1_A1.safetensors``) or deleted the rest, though someone's work."""
+    folder = Path(folder)
+    theirs = [
+        p
+        for p in folder.glob("*")
+        if p.is_file() and (_OWN_FILE.fullmatch(p.name) or p.name == "litlora.json")
+    ]
+    if not theirs:
+        return None
+    aside = folder / f"unloaded-{time.strftime('%Y%m%d-%H%M%S')}"
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = folder / f"unloaded-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+    aside.mkdir()
+    for p in theirs:
+        os.replace(p, aside / p.name)
+    return aside
+
+
 def _files_named(folder: Path) -> set[str] | None:
     """The files an adapters folder's ``litlora.json`` names (empty: no index yet; None: an index
     that cannot be read)."""
@@ -227,7 +253,7 @@ def _files_named(folder: Path) -> set[str] | None:
         return None
     names: set[str] = set()
     try:
-        for info in meta["objects"].values():
+        for info in meta.get("objects", {}).values():  # no objects: an empty save
             names.update(str(a["file"]) for a in info.get("adapters", []))
             if info.get("samples_file"):
                 names.add(str(info["samples_file"]))

@@ -229,6 +229,7 @@ class LitLoRA:
         if ob is None:
             return
         ob.pending.clear()
+        ob.samples[:] = [x.to("cpu") for x in ob.samples]  # a GPU's memory is for the objects at work
         self._parked[object_id] = ob
         while len(self._parked) > PARKED_OBJECTS:
             self._free(self._parked.pop(next(iter(self._parked))))
@@ -240,6 +241,7 @@ class LitLoRA:
             if ob is not None:
                 self._free(ob)
             return False
+        ob.samples[:] = [x.to(self.tracker.device) for x in ob.samples]
         self._objects[object_id] = ob
         return True
 

@@ -9,7 +9,7 @@ square input size. Void pixels (255) stay void through the resize, so the loss i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -46,6 +46,16 @@ class CorrectionSample:
             image_embeddings=cap.image_embeddings.clone(),
             high_resolution_features=tuple(t.clone() for t in cap.high_resolution_features),
             target=target,
+        )
+
+    def to(self, device: torch.device | str) -> CorrectionSample:
+        """The same sample with its tensors on ``device`` (a parked object's go to the CPU: a GPU's
+        memory is the tracker's)."""
+        return replace(
+            self,
+            image_embeddings=self.image_embeddings.to(device),
+            high_resolution_features=tuple(t.to(device) for t in self.high_resolution_features),
+            target=self.target.to(device),
         )
 
     @property

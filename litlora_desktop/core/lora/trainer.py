@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -146,6 +147,20 @@ class Trainer:
             earlier = [earlier[i] for i in order]
         return best_name, False, [sample, *earlier]
 
+    def _settle(self, object_id: int, name: str, new: bool, best_state: Any, outcome: str) -> None:
+        """The end of a ``fit``: the best epoch's weights stay, and a new adapter that never learned
+        (or gave up, unless kept) goes."""
+        s = self._settings()
+        with self.lock:
+            useless = new and (best_state is None or (outcome == "gave_up" and not s.keep_failed_new))
+            if useless:
+                self.bank.delete(name)
+                ob = self._objects.get(object_id)
+                if ob is not None:
+                    ob.adapters.pop(name, None)
+            elif best_state is not None:
+                self.bank.restore(name, best_state)
+
     def fit(
         self,
         object_id: int,
@@ -179,53 +194,56 @@ class Trainer:
         # samples takes 6 steps an epoch); per_sample_steps=False: one step on the whole batch
         groups = [torch.arange(n)] if not s.per_sample_steps else None
         since_gain, outcome, epoch, loss_v, iou_v = 0, "max_epochs", 0, float("nan"), 0.0
-        for epoch in range(1, max_epochs + 1):
-            if should_cancel is not None and should_cancel():
-                outcome = "cancelled"
-                break
-            with self.lock:
-                losses = []
-                with torch.inference_mode(False), torch.enable_grad(), bank.active(name, train=True):
-                    for idx in groups or torch.randperm(n).split(1):
-                        if prep is None:  # the reference path (``reference``)
-                            logits, _, scores = bank.forward(emb[idx], [h[idx] for h in hires])
-                        else:
-                            logits, _, scores = bank.run(prep.select(idx), [(name, len(idx))])
-                            logits = bank.to_input_size(logits) if full else logits
-                        loss = mask_loss(
-                            logits, loss_tgt[idx], s.focal_weight, s.dice_weight, s.focal_alpha, s.focal_gamma
-                        )
-                        loss = loss + s.score_weight * score_loss(scores, tgt[idx])
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        losses.append(float(loss.detach()))
-                loss_v = sum(losses) / len(losses)
-                iou_v = self._iou(name, prep, emb, hires, tgt)
-                if iou_v > best_iou:
-                    best_iou, best_state, since_gain = iou_v, bank.snapshot(name), 0
-                else:
-                    since_gain += 1
-            yield TrainProgress(
-                object_id, self._label(object_id, name), epoch, max_epochs, loss_v, iou_v, best_iou, new
-            )
-            if since_gain >= s.patience and best_iou > s.converged_iou:
-                outcome = "converged"
-                break
-            if epoch >= s.give_up_epoch and best_iou < s.give_up_iou:
-                outcome = "gave_up"
-                break
-            if epoch >= s.zero_iou_epoch and best_iou <= 0.0:
-                outcome = "gave_up"
-                break
+        try:
+            for epoch in range(1, max_epochs + 1):
+                if should_cancel is not None and should_cancel():
+                    outcome = "cancelled"
+                    break
+                with self.lock:
+                    losses = []
+                    with torch.inference_mode(False), torch.enable_grad(), bank.active(name, train=True):
+                        for idx in groups or torch.randperm(n).split(1):
+                            if prep is None:  # the reference path (``reference``)
+                                logits, _, scores = bank.forward(emb[idx], [h[idx] for h in hires])
+                            else:
+                                logits, _, scores = bank.run(prep.select(idx), [(name, len(idx))])
+                                logits = bank.to_input_size(logits) if full else logits
+                            loss = mask_loss(
+                                logits,
+                                loss_tgt[idx],
+                                s.focal_weight,
+                                s.dice_weight,
+                                s.focal_alpha,
+                                s.focal_gamma,
+                            )
+                            loss = loss + s.score_weight * score_loss(scores, tgt[idx])
+                            opt.zero_grad(set_to_none=True)
+                            loss.backward()
+                            opt.step()
+                            losses.append(float(loss.detach()))
+                    loss_v = sum(losses) / len(losses)
+                    iou_v = self._iou(name, prep, emb, hires, tgt)
+                    if iou_v > best_iou:
+                        best_iou, best_state, since_gain = iou_v, bank.snapshot(name), 0
+                    else:
+                        since_gain += 1
+                yield TrainProgress(
+                    object_id, self._label(object_id, name), epoch, max_epochs, loss_v, iou_v, best_iou, new
+                )
+                if since_gain >= s.patience and best_iou > s.converged_iou:
+                    outcome = "converged"
+                    break
+                if epoch >= s.give_up_epoch and best_iou < s.give_up_iou:
+                    outcome = "gave_up"
+                    break
+                if epoch >= s.zero_iou_epoch and best_iou <= 0.0:
+                    outcome = "gave_up"
+                    break
+        except GeneratorExit:  # the job was closed between two epochs (its object deleted): as a cancel
+            self._settle(object_id, name, new, best_state, "cancelled")
+            raise
         label = self._label(object_id, name)
-        with self.lock:
-            useless = new and (best_state is None or (outcome == "gave_up" and not s.keep_failed_new))
-            if useless:
-                bank.delete(name)
-                self._objects[object_id].adapters.pop(name, None)
-            elif best_state is not None:
-                bank.restore(name, best_state)
+        self._settle(object_id, name, new, best_state, outcome)
         yield TrainProgress(
             object_id,
             label,

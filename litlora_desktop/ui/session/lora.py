@@ -21,7 +21,7 @@ from litlora_desktop.core.annotations.records import MaskRecord, adapter_provena
 from litlora_desktop.core.annotations.store import AnnotationStore, StoreChange
 from litlora_desktop.ui.session.prompts import TrackerPrompts
 from litlora_desktop.ui.settings import AppSettings
-from litlora_desktop.ui.words import count, unlearned
+from litlora_desktop.ui.words import adapters_not_loaded, count, unlearned
 from litlora_desktop.workers.engine import Engine
 from litlora_desktop.workers.kept_candidates import kept, packed_candidates
 from litlora_desktop.workers.later_candidates import run_later_candidates, shown_frame_candidates
@@ -81,6 +81,7 @@ class LoraController(QObject):
         self._shown_job: Any = None
         self._unlisten: Callable[[], None] | None = None
         self._video = 0  # counts videos: a load that answers after the next video opened is dropped
+        self._unloaded: set[Path] = set()  # adapter folders this video's load failed on (set aside at save)
 
     def attach(self, store: AnnotationStore | None) -> None:
         """A new video: training stops, candidates and counts are dropped, LIT-LoRA is off."""
@@ -101,6 +102,7 @@ class LoraController(QObject):
         self.training.clear()
         self.counts = {}
         self._video += 1
+        self._unloaded.clear()
         if self.enabled:
             self.enabled = False
             self._engine.call(self._engine.state.set_lora_enabled, False, label="lora switch")
@@ -465,12 +467,14 @@ class LoraController(QObject):
             load,
             label="load adapters",
             on_result=lambda r: self._adapters_loaded(r, video),
-            on_error=lambda exc: self.problem.emit(
-                "Cannot load the LIT-LoRA adapters",
-                f"{exc}\n\nThe project's masks are open and you can go on working; LIT-LoRA starts "
-                "without the saved adapters. Their files are left as they are: saving does not delete them.",
-            ),
+            on_error=lambda exc: self._adapters_failed(exc, folder, video),
         )
+
+    def _adapters_failed(self, exc: BaseException, folder: Path, video: int) -> None:
+        if video != self._video:
+            return  # another video since: not its adapters
+        self._unloaded.add(folder)
+        self.problem.emit("Cannot load the LIT-LoRA adapters", adapters_not_loaded(str(exc)))
 
     def _adapters_loaded(self, report: Any, video: int) -> None:
         if report is None or video != self._video:
@@ -487,14 +491,10 @@ class LoraController(QObject):
         self.refresh_counts()
 
     def save_adapters(self, folder: Path) -> bool:
-        """On the model thread: write the adapters, samples and the switch into ``folder``; False when
-        there is nothing to write (no adapter, no sample, LIT_LoRA off and nothing saved there before)."""
-        st = self._engine.state
-        lora = st.lora
-        if lora is None:
-            return False
-        has = any(lora.num_adapters(o) or lora.num_samples(o) for o in st.object_ids)
-        if not (has or st.lora_enabled or (folder / ADAPTER_META).is_file()):
-            return False
-        lora.save(folder, enabled=st.lora_enabled)
-        return True
+        """On the model thread: ``EngineState.save_adapters``; adapters this video could not load
+        from ``folder`` are moved aside there first (they are someone's work)."""
+        aside = folder in self._unloaded
+        saved = self._engine.state.save_adapters(folder, aside=aside)
+        if saved:
+            self._unloaded.discard(folder)
+        return saved

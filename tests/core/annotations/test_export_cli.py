@@ -143,7 +143,14 @@ def test_overwrite_never_deletes_a_folder_holding_files_no_export_wrote(store, t
     err = capsys.readouterr().err
     assert "thesis.txt" in err and "would delete them" in err
     assert (documents / "thesis.txt").read_text() == "precious"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Documents", "p.litlora"]  # no temp left
+    # a browser's litter is no one's work; a mask mended by hand is
+    (documents / "thesis.txt").unlink()
+    (documents / ".DS_Store").write_bytes(b"x")
+    assert export_main([*args, "-o", str(documents)]) == 0
+    mended = next(documents.rglob("*.png"))
+    mended.write_bytes(mended.read_bytes() + b"\0")
+    assert export_main([*args, "-o", str(documents)]) == 1 and mended.name in capsys.readouterr().err
+    assert mended.read_bytes().endswith(b"\0")
     # an earlier export into which someone put a file of their own
     out = tmp_path / "export"
     assert export_main([*args, "-o", str(out)]) == 0
@@ -154,3 +161,21 @@ def test_overwrite_never_deletes_a_folder_holding_files_no_export_wrote(store, t
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export_main([*args, "-o", str(empty)]) == 0 and any(empty.rglob("*.png"))
+
+
+def test_files_put_in_the_output_while_it_is_written_are_not_deleted(store, tmp_path):
+    """The folder was checked only before the export; what someone put there while it ran was
+    deleted with the old export at the end (found in review)."""
+    from litlora_desktop.core.annotations.formats import ExportError, export
+
+    out = tmp_path / "masks"
+    export("png", store, out)
+
+    def meanwhile(done, total):
+        if done == 2:
+            (out / "notes.txt").write_text("mine")
+
+    with pytest.raises(ExportError, match=r"notes\.txt"):
+        export("png", store, out, overwrite=True, progress=meanwhile)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]  # no temporary folder left

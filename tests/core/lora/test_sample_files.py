@@ -121,14 +121,22 @@ def test_saved_samples_are_bounded_per_object_and_in_bytes(tmp_path, one_lesson)
 
 
 def test_files_a_save_no_longer_names_are_removed(tmp_path, one_lesson):
+    """A deleted object's files, which the last save named, go; files no save of ours named stay."""
+    import json
+
     _, eng, obj = one_lesson
     folder = eng.save(tmp_path / "adapters")
     stale = folder / "object42_A1.safetensors"
     stale.write_bytes((folder / f"object{obj}_A1.safetensors").read_bytes())
+    meta = json.loads((folder / "litlora.json").read_text())
+    meta["objects"]["42"] = {"adapters": [{"label": "A1", "file": stale.name}], "samples": []}
+    (folder / "litlora.json").write_text(json.dumps(meta))  # as a save with object 42 wrote it
+    orphan = folder / "object43_A1.safetensors"  # named by no index: not ours to judge
+    orphan.write_bytes(stale.read_bytes())
     keep = folder / "notes.txt"
     keep.write_text("mine")
     eng.save(folder)
-    assert not stale.exists() and keep.exists()
+    assert not stale.exists() and orphan.exists() and keep.exists()
 
 
 # The tensors' shapes and the byte budget differ by family; the file format's other checks do not.

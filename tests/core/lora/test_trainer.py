@@ -102,6 +102,27 @@ class TestEarlyStopping:
         ious = eng.bank.ious(name, sample)
         assert float(ious.mean()) >= steps[-1].best_iou - 1e-6
 
+    def test_a_training_job_closed_mid_run_keeps_the_best_too(self, scene):
+        """The app cancels training by closing its generator between epochs (an object deleted): the
+        end of ``fit`` never ran, and the adapter kept its last epoch's weights, not the best's (found
+        in review: an undone delete brought that half-trained adapter back)."""
+        _, tr, eng, obj = setup_engine(scene, replace(RANDOM_DECODER, max_epochs_new=30))
+        eng.add_correction(obj, 3, scene.mask(obj, 3))
+        eng.train(obj)
+        eng.add_correction(obj, 4, scene.mask(obj, 4))
+        snapshots, restored = [], []
+        real_snapshot, real_restore = eng.bank.snapshot, eng.bank.restore
+        eng.bank.snapshot = lambda n: snapshots.append(real_snapshot(n)) or snapshots[-1]
+        eng.bank.restore = lambda n, state: (restored.append((n, state)), real_restore(n, state))
+        gen = eng.train_steps(obj)
+        for _ in range(3):
+            next(gen)
+        gen.close()
+        assert restored and restored[-1][1] is snapshots[-1]  # the best epoch's weights, restored
+        name, best = restored[-1]
+        after = real_snapshot(name)
+        assert all(torch.equal(after[k], best[k]) for k in after)
+
 
 def test_policy_new_adapter_or_finetune_with_replay(scene):
     _, tr, eng, obj = setup_engine(

@@ -56,6 +56,10 @@ def atomic_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False)
         yield tmp
         if is_dir:
             _write_export_list(tmp)
+        # again: minutes may have passed, and someone may have put files there (or made the output)
+        check_output(out, is_dir, overwrite)
+        if is_dir and out.exists():
+            check_replaceable_folder(out)
         if out.exists():
             trash = parent / f".{out.name}.old-{secrets.token_hex(4)}"
             os.replace(out, trash)
@@ -69,15 +73,23 @@ def atomic_output(out: str | os.PathLike, is_dir: bool, overwrite: bool = False)
 
 
 EXPORT_LIST = ".litlora-export.json"
-"""In a folder an export wrote: the files it wrote. Replacing the folder is allowed when it holds only
-those (an earlier export, untouched): a folder with anything else in it (a dataset, someone's
-documents, a project) is never deleted for an export."""
+"""In a folder an export wrote: the files it wrote, with their sizes and times. Replacing the folder
+is allowed when it holds only those, unchanged (an earlier export, untouched): a folder with anything
+else in it (a dataset, someone's documents, a project, a mask mended by hand) is never deleted."""
+
+# what a file browser leaves in a folder it showed: no one's work
+_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
-def _files_in(folder: Path) -> list[str]:
-    return sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != EXPORT_LIST
-    )
+def _files_in(folder: Path) -> dict[str, list[int]]:
+    """Every file under ``folder`` (its export list and a file browser's litter aside): [size, mtime_ns]."""
+    out = {}
+    for p in folder.rglob("*"):
+        if p.name == EXPORT_LIST or p.name in _LITTER or p.name.startswith("._") or not p.is_file():
+            continue
+        st = p.stat()
+        out[p.relative_to(folder).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def _write_export_list(folder: Path) -> None:
@@ -85,20 +97,26 @@ def _write_export_list(folder: Path) -> None:
 
 
 def check_replaceable_folder(out: Path) -> None:
-    """Refuse to replace a folder unless it is empty or an earlier export holding only what it wrote."""
+    """Refuse to replace a folder unless it is empty, or an earlier export holding only what it wrote,
+    unchanged since (its ``EXPORT_LIST``)."""
     try:
         here = _files_in(out)
-        if not here:
-            return
-        listed = json.loads((out / EXPORT_LIST).read_text(encoding="utf-8")).get("files", [])
+    except OSError as exc:
+        raise ExportError(f"{out} cannot be read to check what it holds: {exc.strerror or exc}.") from None
+    if not here:
+        return
+    try:
+        listed = json.loads((out / EXPORT_LIST).read_text(encoding="utf-8")).get("files")
     except (OSError, ValueError, AttributeError):
-        listed = []
-    others = [f for f in here if f not in set(listed)]
+        listed = None
+    listed = listed if isinstance(listed, dict) else {}
+    others = [f for f, stamp in here.items() if listed.get(f) != stamp]
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise ExportError(
-            f"{out} holds files no export of this app wrote ({shown}); replacing it would delete them. "
-            "Choose a new or empty folder."
+            f"{out} holds files that are not an earlier export's, unchanged ({shown}: your own files, "
+            "edited ones, or an export of an older version); replacing it would delete them. Choose a "
+            "new or empty folder."
         )
 
 
