@@ -42,7 +42,8 @@ from litlora_desktop.core.annotations.formats import (
     format_named,
     import_annotations,
 )
-from litlora_desktop.core.annotations.manifest import AUTOSAVE, MANIFEST, ProjectError
+from litlora_desktop.core.annotations.manifest import AUTOSAVE, MANIFEST, ProjectError, readable_time
+from litlora_desktop.core.annotations.open_marker import opened_elsewhere
 from litlora_desktop.core.annotations.project import Project, default_project_path
 from litlora_desktop.core.annotations.records import MaskRecord, adapter_provenance
 from litlora_desktop.core.annotations.store import AnnotationStore
@@ -166,6 +167,12 @@ def _check_replaceable(folder: Path) -> None:
         raise TrackError(
             f"{folder} is not one track wrote (no {TRACKED_MARK}: the app made it, or an older track): "
             "--overwrite will not replace it (move it away, or choose another --out)"
+        )
+    other = opened_elsewhere(folder)
+    if other is not None:
+        raise TrackError(
+            f"{folder} is open in the app (on {other.host}, since {readable_time(other.since)}): --overwrite "
+            "will not replace it under the annotator (close it there first)"
         )
     if (folder / AUTOSAVE).exists():
         raise TrackError(

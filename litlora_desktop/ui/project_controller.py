@@ -42,6 +42,7 @@ from litlora_desktop.core.annotations.manifest import (
     ProjectError,
     UIState,
 )
+from litlora_desktop.core.annotations.open_marker import OpenMark
 from litlora_desktop.core.annotations.project import Project, ProjectChangedOnDisk, default_project_path
 from litlora_desktop.core.annotations.video_identity import FingerprintResult, check_video
 from litlora_desktop.core.video.sources import FrameSource
@@ -90,6 +91,9 @@ class ProjectController(QObject):
         self._pending_view: tuple[float, tuple[float, float] | None] | None = None
         self._open_revision = 0
         self._save_task: BackgroundTask | None = None
+        self._mark = (
+            OpenMark()
+        )  # "this window has it open", in the project's folder (core/annotations/open_marker)
         self._opener = ProjectOpener(window, self)
         self._opener.ready.connect(self._start)
         self._opener.status.connect(self.status)
@@ -104,8 +108,14 @@ class ProjectController(QObject):
         s.selection_changed.connect(lambda oid: self._remember(object_id=int(oid) or None))
         canvas.view_changed.connect(self._remember_view)
 
+    def _mark_open(self) -> None:
+        """Mark the open project's folder as this window's (once it exists; never a read-only one's)."""
+        p = self.project
+        self._mark.set(p.path if p is not None and not p.read_only and p.path.is_dir() else None)
+
     def _on_autosaved(self) -> None:
         """In its own field: an autosave every few seconds must not wipe a pause reason or an undo text."""
+        self._mark_open()  # a new project's folder appears with its first autosave
         now = datetime.datetime.now()
         self.autosave_status.emit(f"Autosaved {now.hour:02d}:{now.minute:02d}")
 
@@ -126,19 +136,9 @@ class ProjectController(QObject):
         return p.is_dirty
 
     def _refresh_title(self) -> None:
-        p, s = self.project, self._session
-        if p is not None:
-            name = p.name + (" (read-only)" if p.read_only else "")
-        elif s.video_path or s.source is not None:
-            name = Path(s.video_path or s.source.name).name
-        else:
-            self.title_changed.emit("LIT-LoRA Desktop")
-            return
-        dirty = self.needs_save()
-        shown = Path(s.video_path).name if p is not None and s.video_path else ""
-        # a frame folder "clip" has the project "clip": its name once ("clip — clip" said nothing more)
-        video = f" — {shown}" if shown and shown != p.name else ""
-        self.title_changed.emit(f"{name}{'*' if dirty else ''}{video} — LIT-LoRA Desktop")
+        s = self._session
+        video = s.video_path or (s.source.name if s.source is not None else None)
+        self.title_changed.emit(questions.window_title(self.project, video, self.needs_save()))
 
     def _remember(self, **changes: Any) -> None:
         # the view is not an edit: it is written with the next save or autosave, not marked dirty
@@ -189,11 +189,12 @@ class ProjectController(QObject):
         self.project = project
         store = self._session.store
         self._open_revision = store.content_version if store is not None else 0
+        if project is not None and (project.store is not store or self._session.store_mismatch is not None):
+            project = self.project = self._detached(project, store)
+        self._mark_open()  # after detaching: a read-only project's folder is never written, not even this
         if project is None:
             self._refresh_title()
             return
-        if project.store is not store or self._session.store_mismatch is not None:
-            project = self.project = self._detached(project, store)
         path = self._session.video_path
         self._session.engine.call(
             check_video,
@@ -419,6 +420,7 @@ class ProjectController(QObject):
 
     def _saved(self, project: Project, then: Callable[[], None] | None) -> None:
         self._session.adapters_folder = project.path / ADAPTERS_DIR
+        self._mark_open()
         self.status.emit(f"Saved {project.path}", 5000)
         if self.autosaver is None and project is self.project and not project.read_only:
             self.autosaver = Autosaver.for_project(
@@ -448,6 +450,7 @@ class ProjectController(QObject):
     def discard(self) -> None:
         """Forget the unsaved work: no autosave of it is offered next time."""
         self._stop_autosaver(flush=False)
+        self._mark.set(None)
         p = self.project
         if p is None:
             return
@@ -487,6 +490,7 @@ class ProjectController(QObject):
     def _finish_project(self) -> None:
         """Quitting with nothing unsaved: keep where the user was (frame, object, zoom) in the save."""
         self._stop_autosaver(flush=False)
+        self._mark.set(None)
         p = self.project
         if p is not None and not p.read_only and (p.path / MANIFEST).exists() and not p.is_dirty:
             with contextlib.suppress(ProjectError, OSError):

@@ -27,11 +27,23 @@ from litlora_desktop.core.annotations.manifest import (
     ProjectProbe,
     readable_time,
 )
+from litlora_desktop.core.annotations.open_marker import OpenBy, opened_elsewhere
 from litlora_desktop.core.annotations.project import Project, default_project_path
+from litlora_desktop.ui import project_questions as questions
 from litlora_desktop.workers.background import BackgroundTask
 
 Btn = QMessageBox.StandardButton
 PROJECT_FILES = (MANIFEST, AUTOSAVE)
+
+
+def _read_only_then(then: Callable[[Project], None]) -> Callable[[Project], None]:
+    """``then``, given the project opened read-only (nothing is written into its folder)."""
+
+    def opened(project: Project) -> None:
+        project.read_only = True
+        then(project)
+
+    return opened
 
 
 def project_folder(path: str | Path) -> Path | None:
@@ -85,12 +97,26 @@ class ProjectOpener(QObject):
         on a ``BackgroundTask``; the questions are asked on the GUI thread between two reads."""
         self._token = token = self._token + 1
         self._read_off_thread(
-            lambda: Project.probe(folder), lambda probe: self._probed(folder, probe, then, token)
+            lambda: (Project.probe(folder), opened_elsewhere(folder)),
+            lambda read: self._probed(folder, read[0], then, token, read[1]),
         )
 
-    def _probed(self, folder: Path, probe: ProjectProbe, then: Callable[[Project], None], token: int) -> None:
+    def _probed(
+        self,
+        folder: Path,
+        probe: ProjectProbe,
+        then: Callable[[Project], None],
+        token: int,
+        elsewhere: OpenBy | None = None,
+    ) -> None:
         if token != self._token:
             return  # something else was opened meanwhile
+        if elsewhere is not None:  # another window has it open: two would overwrite each other's autosave
+            ans = questions.open_elsewhere(self._window, folder.name, elsewhere)
+            if ans == "cancel":
+                return
+            if ans == "read-only":
+                then = _read_only_then(then)
         which = "saved"
         auto = probe.states.get("autosave")
         saved = probe.states.get("saved")

@@ -6,11 +6,13 @@ the window and returns what the user chose; the texts of its notices are here to
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from litlora_desktop.core.annotations.manifest import PROJECT_SUFFIX
+from litlora_desktop.core.annotations.manifest import PROJECT_SUFFIX, readable_time
+from litlora_desktop.core.annotations.open_marker import OpenBy
 from litlora_desktop.core.annotations.project import Project
 
 Btn = QMessageBox.StandardButton
@@ -108,3 +110,42 @@ def opened(project: Project) -> str:
     if project.loaded_from == "autosave":
         return f"Opened {project.name} from the autosave (LIT-LoRA adapters: as of the last save)"
     return f"Opened project {project.name}"
+
+
+def open_elsewhere(window: QWidget, name: str, other: OpenBy) -> str:
+    """Another window (maybe on another machine) has the project open: "read-only" (the default),
+    "anyway", or "cancel"."""
+    where = "in another window here" if other.host == socket.gethostname() else f"on {other.host}"
+    box = QMessageBox(
+        QMessageBox.Icon.Warning,
+        "Project open elsewhere",
+        f"{name} is open {where} (since {readable_time(other.since)}).",
+        QMessageBox.StandardButton.NoButton,
+        window,
+    )
+    box.setInformativeText(
+        "Two windows on one project overwrite each other's autosave. Open it read-only (nothing is "
+        "written into its folder; Ctrl+S asks for another one), or open it anyway if that window is "
+        "gone (its machine crashed, say)."
+    )
+    read_only = box.addButton("Open read-only", QMessageBox.ButtonRole.AcceptRole)
+    anyway = box.addButton("Open anyway", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(read_only)
+    box.exec()
+    clicked = box.clickedButton()
+    return "read-only" if clicked is read_only else "anyway" if clicked is anyway else "cancel"
+
+
+def window_title(project: Project | None, video: str | None, dirty: bool) -> str:
+    """The window's title: the project (``*`` when unsaved), its video, the app."""
+    if project is not None:
+        name = project.name + (" (read-only)" if project.read_only else "")
+    elif video:
+        name = Path(video).name
+    else:
+        return "LIT-LoRA Desktop"
+    shown = Path(video).name if project is not None and video else ""
+    # a frame folder "clip" has the project "clip": its name once ("clip — clip" said nothing more)
+    extra = f" — {shown}" if shown and shown != project.name else ""
+    return f"{name}{'*' if dirty else ''}{extra} — LIT-LoRA Desktop"

@@ -363,7 +363,7 @@ def test_the_videos_own_adapters_go_to_their_own_objects_even_with_one_name(adap
     assert after["objects"][str(oid)]["corrections"] == 1
 
 
-@pytest.mark.parametrize("since", ["saved", "autosaved", "made in the app"])
+@pytest.mark.parametrize("since", ["saved", "autosaved", "made in the app", "open in the app"])
 def test_overwrite_never_replaces_work_done_since_tracking(videos, tmp_path, capsys, since):
     """--overwrite is for re-running a batch: a project the annotator has since corrected and saved,
     or has unsaved (autosaved) work in, or that the app made, is refused whole, not wiped."""
@@ -372,7 +372,18 @@ def test_overwrite_never_replaces_work_done_since_tracking(videos, tmp_path, cap
     out = tmp_path / "o"
     argv = ["track", str(video), "--masks", str(first), "--out", str(out), *FAST]
     folder = out / f"{names[0]}.litlora"
-    if since == "made in the app":
+    if since == "open in the app":  # untouched, but open: replacing it would pull it from under the annotator
+        import json
+        import os
+        import socket
+
+        from litlora_desktop.core.annotations.open_marker import MARKER
+
+        assert main(argv) == 0
+        (folder / MARKER).write_text(
+            json.dumps({"host": socket.gethostname(), "pid": os.getppid(), "since": "x"})
+        )
+    elif since == "made in the app":
         source = VideoSource.open(video)
         project = Project.create(folder, video, source)
         project.store.set_mask(3, project.store.add_object("cat").id, np.ones((96, 128), bool), "user")
@@ -390,7 +401,7 @@ def test_overwrite_never_replaces_work_done_since_tracking(videos, tmp_path, cap
     capsys.readouterr()
     assert main([*argv, "--overwrite"]) == 1
     err = capsys.readouterr().err
-    assert "since it was tracked" in err or "not one track wrote" in err, err
+    assert "since it was tracked" in err or "not one track wrote" in err or "is open in the app" in err, err
     assert "Traceback" not in err
     after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert after == before

@@ -787,3 +787,49 @@ def test_a_new_project_never_replaces_one_saved_meanwhile_without_asking(
     assert "while this window had it unsaved" in said[0]
     idle(qtbot, w)
     assert (proj / MANIFEST).read_bytes() == theirs
+
+
+def test_a_project_open_in_another_window_is_asked_about_and_can_open_read_only(
+    qtbot, open_window, frames_dir, monkeypatch
+):
+    """Two windows on one project overwrite each other's autosave: the second one is asked first."""
+    import json
+    import os
+
+    from litlora_desktop.core.annotations.open_marker import MARKER
+    from litlora_desktop.ui import project_questions
+
+    proj = frames_dir.parent / "clip.litlora"
+    w = open_window(frames_dir)
+    oid = w.session.add_object()
+    w.session.set_user_mask(oid, 0, square(10, 30, 10, 30), "Brush")
+    key(qtbot, w, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: (proj / MARKER).is_file(), timeout=10_000)  # this window has it open
+    w.close()
+    assert not (proj / MARKER).exists()  # and no longer
+    # another window (a live process other than this one) has it open
+    (proj / MARKER).write_text(
+        json.dumps({"host": __import__("socket").gethostname(), "pid": os.getppid(), "since": "x"})
+    )
+    asked: list[str] = []
+    answer = ["cancel"]
+    monkeypatch.setattr(
+        project_questions, "open_elsewhere", lambda win, name, other: (asked.append(name), answer[0])[1]
+    )
+    from litlora_desktop.ui.main_window import MainWindow
+    from litlora_desktop.ui.settings import AppSettings
+
+    w2 = MainWindow(AppSettings())
+    w2.show()
+    w2.open_path(str(frames_dir))
+    qtbot.waitUntil(lambda: asked == ["clip.litlora"], timeout=10_000)
+    idle(qtbot, w2)
+    assert w2.project is None  # Cancel: nothing opened
+    answer[0] = "read-only"
+    w2.open_path(str(frames_dir))
+    qtbot.waitUntil(lambda: w2.project is not None and w2.session.image is not None, timeout=10_000)
+    assert w2.project.read_only and "read-only" in w2.windowTitle()
+    assert w2.session.store.get_record(0, oid) is not None  # its masks, to look at
+    w2.projects.close_ok = True
+    w2.close()
+    assert json.loads((proj / MARKER).read_text())["pid"] == os.getppid()  # the other's mark stays
