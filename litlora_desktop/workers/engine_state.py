@@ -87,7 +87,7 @@ def load_any_model(spec: str, device: str | None, progress: Callable[[int, int],
         return fallback_to_demo(spec, exc, device)
 
 
-def _why_unlearned(prompted: list[int], frame: int) -> str:
+def _why_unlearned(prompted: set[int], frame: int) -> str:
     """Why a correction of a tracked mask gave LIT-LoRA no lesson (``Tracker.observe`` could not run):
     one of the ``UNLEARNED_*`` reasons."""
     if frame in prompted:
@@ -221,7 +221,8 @@ class EngineState:
         tr = self._need_tracker()
         self.add_object(oid)
         learning = learn and prompt.kind in ("clicks", "mask") and self.lora_enabled and self.lora is not None
-        prompted_before = sorted(tr.prompts(oid)) if oid in tr.object_ids else []
+        # only a correction needs them (why it may teach nothing): not copied on every click
+        prompted_before = set(tr.prompts(oid)) if learning and oid in tr.object_ids else set()
         observed = True
         if learning and tracked:
             try:  # before the prompt replaces the frame's result; only LIT-LoRA needs it

@@ -52,6 +52,11 @@ does with that setting. Without a limit each step attends to every prompted fram
 pointer, and the cost of a frame grows with the number of corrections (README, "The tracker")."""
 
 
+def _fresh_timings() -> dict[str, float]:
+    """Seconds per stage of one tracker call (``FrameResult.timings``), from zero."""
+    return {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+
+
 class TrackerError(Exception):
     """A request the tracker cannot honour; the message is meant for the user."""
 
@@ -239,7 +244,7 @@ class Tracker:
         """
         with self.model_lock:
             self._check_frame(frame_index)
-            self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+            self._timings = _fresh_timings()
             ids = list(object_ids) if object_ids is not None else list(self._objects)
             states = [self._state(i) for i in ids]
             states = [s for s in states if s.initialized]
@@ -324,7 +329,7 @@ class Tracker:
                 return True
             if not st.initialized or frame_index in self.prompts(object_id):
                 return False
-            self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+            self._timings = _fresh_timings()
             with st.observing(frame_index) as reverse:
                 self._run(st, frame_index, reverse=reverse, capture=(object_id, frame_index))
             return self.captures.get(object_id, frame_index) is not None
@@ -432,7 +437,7 @@ class Tracker:
         return low, score
 
     def _apply_prompt(self, st: ObjectState, frame_index: int, fp: FramePrompts) -> ObjectMask:
-        self._timings = {"decode": 0.0, "preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+        self._timings = _fresh_timings()
         sess = st.session
         st.set_prompt(frame_index, fp, self.source.width, self.source.height, self.image_size)
         self._drop_stale(st, frame_index)

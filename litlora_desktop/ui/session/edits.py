@@ -161,15 +161,30 @@ class Editor(QObject):
             prompt,
             label,
             tracked,
-            on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd, tracked),
+            on_result=lambda upd: self._prompt_done(oid, frame, prompt, label, upd),
             on_done=lambda: self._inflight_done(frame, oid, prompt),
         )
 
     def _send(
-        self, oid: int, frame: int, prompt: Prompt, label: str, tracked: bool, **callbacks: Any
+        self,
+        oid: int,
+        frame: int,
+        prompt: Prompt,
+        label: str,
+        tracked: bool,
+        on_result: Callable[[ObjectUpdate], None] | None = None,
+        **callbacks: Any,
     ) -> None:
         """The prompt to the model thread; with LIT_LoRA on it is also a correction to learn from
-        (``tracked``: of a mask SAM2 tracked, maybe before this session)."""
+        (``tracked``: of a mask SAM2 tracked, maybe before this session, read before the store
+        changed). A correction that taught LIT-LoRA nothing is said, with why, after ``on_result``."""
+
+        def done(upd: ObjectUpdate) -> None:
+            if on_result is not None:
+                on_result(upd)
+            if upd.unlearned and tracked:
+                self._lora.not_learned(frame, upd.unlearned, loading=len(self._prompts.queue) > 0)
+
         self._engine.call(
             self._engine.state.prompt,
             oid,
@@ -179,6 +194,7 @@ class Editor(QObject):
             tracked,
             kind="prompt",
             label=label,
+            on_result=done,
             **callbacks,
         )
 
@@ -193,9 +209,7 @@ class Editor(QObject):
         held = self._store.get_record(frame, oid) if self._store is not None else None
         return held is not None and held.provenance.kind in ("sam2", "lora")
 
-    def _prompt_done(
-        self, oid: int, frame: int, prompt: Prompt, label: str, upd: ObjectUpdate, tracked: bool = False
-    ) -> None:
+    def _prompt_done(self, oid: int, frame: int, prompt: Prompt, label: str, upd: ObjectUpdate) -> None:
         store = self._store
         if store is None or oid not in {o.id for o in store.objects}:
             return
@@ -210,13 +224,7 @@ class Editor(QObject):
                 self._prompts.remember(frame, oid, rec, prompt)
         self._lora.clear_candidates(frame, oid)
         self._lora.after_correction(oid)
-        self._not_learned(frame, upd, tracked)
         self.history_changed.emit()
-
-    def _not_learned(self, frame: int, upd: ObjectUpdate, tracked: bool) -> None:
-        """A correction of a tracked mask that taught LIT-LoRA nothing is said, with why."""
-        if upd.unlearned and tracked:
-            self._lora.not_learned(frame, upd.unlearned, loading=len(self._prompts.queue) > 0)
 
     def set_user_mask(self, oid: int, frame: int, mask: np.ndarray, label: str) -> None:
         """Store an edited mask now (exactly as drawn) and give it to SAM2 as a mask prompt."""
@@ -230,13 +238,6 @@ class Editor(QObject):
         self._prompts.discard(frame, oid)
         self._lora.clear_candidates(frame, oid)
         if self._has_model():
-            self._send(
-                oid,
-                frame,
-                prompt,
-                label,
-                tracked,
-                on_result=lambda upd: self._not_learned(frame, upd, tracked),
-            )
+            self._send(oid, frame, prompt, label, tracked)
             self._lora.after_correction(oid)
         self.history_changed.emit()
